@@ -1,0 +1,1 @@
+"""DualTTS codec stage (see DESIGN.md); arrives with its issue."""

@@ -1,0 +1,206 @@
+"""Build a LibriTTS-shaped corpus at 24 kHz from the installed speech engines, one speaker per voice.
+
+Layout (what :func:`data.corpora.libritts.read_libritts` reads)::
+
+    OUT/train-synth/<speaker>/<chapter>/<speaker>_<chapter>_<nnnnnn>_000000.wav  (16-bit mono, 24 kHz)
+    OUT/train-synth/<speaker>/<chapter>/<...>.normalized.txt  and  .original.txt
+    OUT/test-synth/...                                                         (held-out speakers)
+    OUT/SPEAKERS.tsv   speaker, engine, voice, gender, accent, group, heldout, subset
+
+Held-out speakers are whole voice groups, spread over engines.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import random
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from data.atomic import write_text_atomic
+from data.audio import loudness_normalize, save_audio
+from data.corpus_maker.engines import (ENGINES, INSTALL_HINT, EngineError, Voice, available_voices, engine_available,
+                                       synthesize)
+from data.text import normalize_text
+
+SPEAKER_FIELDS = ("speaker", "engine", "voice", "gender", "accent", "group", "heldout", "subset")
+TRAIN_SUBSET, TEST_SUBSET = "train-synth", "test-synth"
+FIRST_SPEAKER_ID = 9000
+CHAPTER = "1"
+
+
+@dataclass
+class CorpusSpec:
+    out: Path
+    speakers: int = 30              # 0: every usable voice
+    utterances: int = 20
+    engines: list[str] | None = None
+    holdout: int = 4
+    seed: int = 0
+    sample_rate: int = 24000
+    allow_noncommercial: bool = False
+    jobs: int = 2
+    exclude: tuple[str, ...] = ()   # voice keys to leave out (e.g. found unusable by a screen)
+    voices: list[Voice] | None = None  # explicit voices (e.g. regrouped by a screen); default: all installed
+
+
+def harvard_sentences() -> list[str]:
+    """The public-domain Harvard sentences shipped with the package."""
+    text = resources.files("data").joinpath("resources/harvard_sentences.txt").read_text(encoding="utf-8")
+    return [s.strip() for s in text.splitlines() if s.strip()]
+
+
+def pick_voices(voices: list[Voice], n: int) -> list[Voice]:
+    """Round-robin over engines (catalog order within an engine) so ``n`` voices span many engines."""
+    by_engine: dict[str, list[Voice]] = {}
+    for v in voices:
+        by_engine.setdefault(v.engine, []).append(v)
+    picked: list[Voice] = []
+    while len(picked) < n and any(by_engine.values()):
+        for e in ENGINES:
+            if by_engine.get(e) and len(picked) < n:
+                picked.append(by_engine[e].pop(0))
+    return picked
+
+
+def pick_heldout(voices: list[Voice], k: int, seed: int) -> set[str]:
+    """Choose ``k`` held-out voices as whole groups, one engine after another; returns voice keys."""
+    if k <= 0:
+        return set()
+    rng = random.Random(seed)
+    groups: dict[str, list[Voice]] = {}
+    for v in voices:
+        groups.setdefault(v.group, []).append(v)
+    if len(groups) < 2:
+        raise ValueError(f"cannot hold out speakers: only {len(groups)} voice group(s) among {len(voices)} voices")
+    engines = [e for e in ENGINES if any(v.engine == e for v in voices)]
+    rng.shuffle(engines)
+    held: set[str] = set()
+    used_groups: set[str] = set()
+    max_held = len(voices) - max(1, len(voices) // 2)  # keep at least half for training
+    progress = True
+    while len(held) < k and progress:
+        progress = False
+        for e in engines:
+            cands = sorted({v.group for v in voices if v.engine == e} - used_groups)
+            cands = [g for g in cands if len(held) + len(groups[g]) <= max_held]
+            if not cands or len(held) >= k:
+                continue
+            g = rng.choice(cands)
+            used_groups.add(g)
+            held.update(v.key for v in groups[g])
+            progress = True
+    return held
+
+
+def speaker_table(voices: list[Voice], held: set[str]) -> list[dict]:
+    rows = []
+    for i, v in enumerate(voices):
+        h = v.key in held
+        rows.append({
+            "speaker": str(FIRST_SPEAKER_ID + i), "engine": v.engine, "voice": v.key.split(":", 1)[1],
+            "gender": v.gender, "accent": v.accent, "group": v.group, "heldout": "1" if h else "0",
+            "subset": TEST_SUBSET if h else TRAIN_SUBSET,
+        })
+    return rows
+
+
+def read_speakers_table(path: str | Path) -> list[dict]:
+    """Read ``SPEAKERS.tsv`` written by :func:`make_corpus`."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def _write_table(path: Path, rows: list[dict]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=SPEAKER_FIELDS, delimiter="\t", lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
+
+
+def _trim_silence(wav: np.ndarray, sr: int, threshold_db: float = -45.0, pad_s: float = 0.1) -> np.ndarray:
+    frame = int(0.01 * sr)
+    n = len(wav) // frame
+    if n == 0:
+        return wav
+    e = 10 * np.log10(np.mean(wav[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
+    active = np.flatnonzero(e > e.max() + threshold_db)
+    if active.size == 0:
+        return wav
+    pad = int(pad_s * sr)
+    return wav[max(0, active[0] * frame - pad): min(len(wav), (active[-1] + 1) * frame + pad)]
+
+
+def make_corpus(spec: CorpusSpec, log=print) -> dict:
+    """Synthesize the corpus described by ``spec``; returns a summary dict.
+
+    Missing engines are reported and skipped; asking for more speakers than installed voices
+    raises ValueError naming what is missing.
+    """
+    missing = [e for e in (spec.engines or ENGINES) if not engine_available(e)]
+    for e in missing:
+        log(f"engine {e}: not installed (skipped) — to add it: {INSTALL_HINT[e]}")
+    voices = spec.voices if spec.voices is not None else available_voices(spec.engines, spec.allow_noncommercial)
+    voices = [v for v in voices if v.key not in set(spec.exclude)]
+    if not voices:
+        raise ValueError("no speech engine with voices is installed: run recipes/setup_voices.sh (or apt-get install espeak-ng)")
+    n_speakers = spec.speakers or len(voices)  # 0: every usable voice
+    if n_speakers > len(voices):
+        raise ValueError(f"asked for {spec.speakers} speakers but only {len(voices)} voices are installed "
+                         f"({', '.join(sorted({v.engine for v in voices}))}); install more with recipes/setup_voices.sh")
+    voices = pick_voices(voices, n_speakers)
+    held = pick_heldout(voices, spec.holdout, spec.seed)
+    rows = speaker_table(voices, held)
+    sentences = harvard_sentences()
+    if spec.utterances > len(sentences):
+        raise ValueError(f"at most {len(sentences)} utterances per speaker (the shipped sentence list)")
+    out = Path(spec.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    jobs = []
+    for row, v in zip(rows, voices):
+        rng = random.Random(f"{spec.seed}-{row['speaker']}")
+        for n, idx in enumerate(rng.sample(range(len(sentences)), spec.utterances)):
+            uid = f"{row['speaker']}_{CHAPTER}_{n:06d}_000000"
+            jobs.append((v, sentences[idx], out / row["subset"] / row["speaker"] / CHAPTER / uid))
+
+    def run(job):
+        v, text, stem = job
+        if stem.with_suffix(".wav").exists() and stem.with_suffix(".normalized.txt").exists():
+            return v, None, 0.0  # resumable: keep what a previous run finished
+        wav = synthesize(v, text, spec.sample_rate)
+        wav = loudness_normalize(_trim_silence(wav, spec.sample_rate), target_dbfs=-23.0)
+        write_text_atomic(stem.with_suffix(".original.txt"), text)
+        write_text_atomic(stem.with_suffix(".normalized.txt"), normalize_text(text))
+        save_audio(stem.with_suffix(".wav"), wav, spec.sample_rate)  # written last: marks the item done
+        return v, None, len(wav) / spec.sample_rate
+
+    failures: list[str] = []
+    seconds = 0.0
+    with ThreadPoolExecutor(max(1, spec.jobs)) as pool:
+        futures = [pool.submit(run, j) for j in jobs]
+        for fut in tqdm(futures, desc="synthesizing", unit="utt", file=sys.stderr, disable=None):
+            try:
+                _, _, s = fut.result()
+                seconds += s
+            except EngineError as e:
+                failures.append(str(e))
+    _write_table(out / "SPEAKERS.tsv", rows)
+    for f in failures[:10]:
+        log(f"failed: {f}")
+    summary = {
+        "out": str(out), "speakers": len(rows), "heldout": sorted(r["speaker"] for r in rows if r["heldout"] == "1"),
+        "engines": sorted({v.engine for v in voices}), "utterances": len(jobs) - len(failures),
+        "failed": len(failures), "new_audio_hours": round(seconds / 3600, 3), "missing_engines": missing,
+    }
+    log(f"corpus: {summary['speakers']} speakers from {len(summary['engines'])} engines "
+        f"({', '.join(summary['engines'])}), {summary['utterances']} utterances, "
+        f"{len(summary['heldout'])} held out -> {out}")
+    return summary

@@ -1,0 +1,1 @@
+"""DualTTS flow stage (see DESIGN.md); arrives with its issue."""

@@ -1,0 +1,1 @@
+"""DualTTS lm stage (see DESIGN.md); arrives with its issue."""
