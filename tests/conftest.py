@@ -1,0 +1,52 @@
+"""Shared fixtures: real speech from espeak-ng and a tiny offline corpus (espeak-ng voices only)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+TEXT_A = "Please call me back tomorrow morning after nine."
+TEXT_B = "The weather today is cold and windy with some rain."
+
+
+def espeak(path: Path, text: str, voice: str = "en-us", rate: int | None = None) -> Path:
+    """Speak ``text`` into ``path`` (22.05 kHz mono wav, espeak-ng's native rate)."""
+    cmd = ["espeak-ng", "-v", voice, "-w", str(path)] + (["-s", str(rate)] if rate else []) + [text]
+    subprocess.run(cmd, check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech_dir(tmp_path_factory) -> Path:
+    """Two voices (male_*, female_*) x two sentences (*_a: TEXT_A, *_b: TEXT_B) of espeak-ng speech."""
+    if not shutil.which("espeak-ng"):
+        pytest.fail("espeak-ng is required for the tests: apt-get install espeak-ng")
+    d = tmp_path_factory.mktemp("speech")
+    for voice, name in (("en-us", "male"), ("en-us+f3", "female")):
+        espeak(d / f"{name}_a.wav", TEXT_A, voice, rate=140)
+        espeak(d / f"{name}_b.wav", TEXT_B, voice, rate=140)
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """A LibriTTS-shaped corpus: 5 espeak-ng voices x 3 utterances, 1 held out."""
+    from data.corpus_maker import CorpusSpec, make_corpus
+
+    out = tmp_path_factory.mktemp("corpus")
+    make_corpus(CorpusSpec(out=out, speakers=5, utterances=3, engines=["espeak-ng"], holdout=1, seed=0, jobs=2),
+                log=lambda *_: None)
+    return out
+
+
+def write_wav(path: Path, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
+    sf.write(str(path), wav, sr, subtype=subtype)
+    return path
