@@ -15,7 +15,7 @@ from tqdm import tqdm
 from data.corpus_maker import Voice, synthesize
 from data.corpus_maker.maker import harvard_sentences
 
-PROBES = 3
+PROBES = 5
 
 
 def median_f0(wav: np.ndarray, sr: int) -> float:

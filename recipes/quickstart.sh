@@ -5,14 +5,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-exp/quickstart}; SPEAKERS=${SPEAKERS:-all}; UTTERANCES=${UTTERANCES:-20}
-HOLDOUT=${HOLDOUT:-5}; MAX_WER=${MAX_WER:-0.35}; EVAL_PER_SPEAKER=${EVAL_PER_SPEAKER:-4}
+HOLDOUT=${HOLDOUT:-5}; MAX_WER=${MAX_WER:-0.4}; EVAL_PER_SPEAKER=${EVAL_PER_SPEAKER:-4}
 bash scripts/install.sh --eval --voices
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
 echo "== 1. voices installed"
 dualtts make-corpus --list-engines
-echo "== 2. corpus: screen every voice (Whisper tiny.en WER > $MAX_WER: dropped), then synthesize"
+echo "== 2. corpus: screen every voice (Whisper base WER > $MAX_WER: dropped), then synthesize"
 dualtts make-corpus --out "$OUT/corpus" --speakers "$SPEAKERS" --utterances "$UTTERANCES" --holdout "$HOLDOUT" \
-  --screen-wer "$MAX_WER" --screen-model tiny.en
+  --screen-wer "$MAX_WER" --screen-model base
 echo "== 3. manifests (phonemized, speaker-disjoint)"
 dualtts prepare --corpus "$OUT/corpus" --out "$OUT/manifests"
 echo "== 4. ground-truth evaluation per engine (Whisper base WER, DNSMOS, SIM/PESQ/STOI against itself)"

@@ -29,6 +29,8 @@ def test_rerun_resumes_without_resynthesizing(tiny_corpus):
     before = os.stat(wav).st_mtime_ns
     s = make_corpus(CorpusSpec(out=tiny_corpus, speakers=5, utterances=3, engines=["espeak-ng"], holdout=1), log=lambda *_: None)
     assert s["new_audio_hours"] == 0 and os.stat(wav).st_mtime_ns == before
+    with pytest.raises(ValueError, match="holds a corpus made with other settings"):
+        make_corpus(CorpusSpec(out=tiny_corpus, speakers=5, utterances=4, engines=["espeak-ng"], holdout=1), log=lambda *_: None)
 
 
 def test_voice_choice_spreads_engines_and_holds_out_whole_groups():

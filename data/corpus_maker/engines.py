@@ -54,6 +54,8 @@ CATALOG: list[Voice] = [
     _v("espeak-ng", "en-us+f1", "F", "espeak-f1", pitch=40),
     _v("espeak-ng", "en+f2", "F", "espeak-f2", accent="gb"),
     _v("espeak-ng", "en+f4", "F", "espeak-f4", accent="gb", rate=150),
+    _v("espeak-ng", "en-us+f2", "F", "espeak-f2", rate=150),
+    _v("espeak-ng", "en-us+f4", "F", "espeak-f4", pitch=60),
     _v("espeak-ng", "en-us+m1", "M", "espeak-m", pitch=30),
     _v("espeak-ng", "en-gb-scotland", "M", "espeak-m", accent="scotland", pitch=70),
     _v("espeak-ng", "en-gb-x-rp", "M", "espeak-m", accent="gb", pitch=60, rate=150),

@@ -6,6 +6,7 @@ Layout (what :func:`data.corpora.libritts.read_libritts` reads)::
     OUT/train-synth/<speaker>/<chapter>/<...>.normalized.txt  and  .original.txt
     OUT/test-synth/...                                                         (held-out speakers)
     OUT/SPEAKERS.tsv   speaker, engine, voice, gender, accent, group, heldout, subset
+    OUT/corpus.json    the settings and voices; a re-run with the same ones resumes, others are refused
 
 Held-out speakers are whole voice groups, spread over engines.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -163,6 +165,13 @@ def make_corpus(spec: CorpusSpec, log=print) -> dict:
         raise ValueError(f"at most {len(sentences)} utterances per speaker (the shipped sentence list)")
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
+    recipe = {"seed": spec.seed, "utterances": spec.utterances, "sample_rate": spec.sample_rate, "speakers": rows}
+    recipe_path = out / "corpus.json"
+    if recipe_path.is_file() and json.loads(recipe_path.read_text(encoding="utf-8")) != recipe:
+        raise ValueError(f"{out}: holds a corpus made with other settings or voices (see {recipe_path.name}); "
+                         "use a new --out folder, or the same settings to resume")
+    write_text_atomic(recipe_path, json.dumps(recipe, indent=1))
+    _write_table(out / "SPEAKERS.tsv", rows)
 
     jobs = []
     for row, v in zip(rows, voices):
@@ -192,7 +201,6 @@ def make_corpus(spec: CorpusSpec, log=print) -> dict:
                 seconds += s
             except EngineError as e:
                 failures.append(str(e))
-    _write_table(out / "SPEAKERS.tsv", rows)
     for f in failures[:10]:
         log(f"failed: {f}")
     summary = {

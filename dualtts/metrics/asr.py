@@ -81,13 +81,14 @@ def load_asr(name: str = "base", device: str = "cpu", compute_type: str = "int8"
     return WhisperModel(resolve_model(name), device=device, compute_type=compute_type, cpu_threads=min(4, os.cpu_count() or 1))
 
 
-def transcribe(wavs: Sequence[AudioLike], model: str = "base", sample_rate: int = DEFAULT_SR, language: str = "en") -> list[str]:
-    """Transcribe each clip (greedy, no conditioning on previous text)."""
+def transcribe(wavs: Sequence[AudioLike], model: str = "base", sample_rate: int = DEFAULT_SR, language: str = "en",
+               beam_size: int = 5) -> list[str]:
+    """Transcribe each clip (beam search, no conditioning on previous text, no VAD)."""
     asr = load_asr(model)
     out = []
     for w in wavs:
         with _lock:
-            segs, _ = asr.transcribe(to_16k(w, sample_rate), language=language, beam_size=1,
+            segs, _ = asr.transcribe(to_16k(w, sample_rate), language=language, beam_size=beam_size,
                                      condition_on_previous_text=False, vad_filter=False)
             out.append(" ".join(s.text.strip() for s in segs).strip())
     return out
