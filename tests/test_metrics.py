@@ -55,7 +55,7 @@ def test_wer_tiny_en(speech_dir):
 
 
 def test_wer_whisper_base_from_the_packages(speech_dir):
-    from dualtts.metrics.asr import BASE_SIZE, resolve_model
+    from data.packaged_models import BASE_SIZE, resolve_model
     from pathlib import Path
 
     folder = Path(resolve_model("base"))

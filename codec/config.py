@@ -1,0 +1,126 @@
+"""DualCodec configuration (a plain dataclass) and the named presets.
+
+Presets: ``12hz`` / ``25hz`` follow the paper (DAC-style waveform stream, ≈84M / ≈102M parameters
+without the SSL model, w2v-BERT 2.0 layer 17 teacher); ``tiny-12hz`` / ``tiny-25hz`` are CPU-sized
+with the frame-rate spectral stream and the offline Whisper-base teacher.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from codec.ssl import SSLConfig
+
+
+@dataclass
+class DualCodecConfig:
+    sample_rate: int = 24000
+    hop_length: int = 1920                 # samples per frame: 1920 = 12.5 Hz, 960 = 25 Hz
+    stream: str = "dac"                    # acoustic stream: "dac" (waveform convs) or "spectral" (STFT/iSTFT)
+    latent_dim: int = 1024
+    # DAC-style stream
+    encoder_dim: int = 32
+    encoder_rates: list[int] = field(default_factory=lambda: [4, 5, 6, 8, 2])
+    decoder_dim: int = 1536
+    # spectral stream (frame-rate ConvNeXt, STFT in / iSTFT out at hop_length // spec_upsample)
+    spec_dim: int = 512
+    spec_layers: int = 8
+    spec_hidden: int = 1536
+    spec_upsample: int = 8
+    # semantic stream
+    ssl: SSLConfig = field(default_factory=lambda: SSLConfig(kind="w2v-bert", source="facebook/w2v-bert-2.0", layer=17, dim=1024))
+    semantic_dim: int = 768
+    semantic_layers: int = 4
+    semantic_hidden: int = 2048
+    semantic_codebook_size: int = 16384
+    # acoustic residual VQ
+    n_acoustic: int = 7
+    acoustic_codebook_size: int = 4096
+    code_dim: int = 8
+    bypass_prob: float = 0.125
+    dead_code_after: int = 20
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @property
+    def codebook_sizes(self) -> list[int]:
+        return [self.semantic_codebook_size] + [self.acoustic_codebook_size] * self.n_acoustic
+
+    def kbps(self, n_layers: int | None = None) -> float:
+        import math
+
+        sizes = self.codebook_sizes[: n_layers or len(self.codebook_sizes)]
+        return self.frame_rate * sum(math.log2(s) for s in sizes) / 1000
+
+    def validate(self) -> "DualCodecConfig":
+        import math
+
+        if self.stream not in ("dac", "spectral"):
+            raise ValueError(f"stream must be 'dac' or 'spectral', got {self.stream!r}")
+        if self.stream == "dac" and math.prod(self.encoder_rates) != self.hop_length:
+            raise ValueError(f"encoder_rates {self.encoder_rates} multiply to {math.prod(self.encoder_rates)}, not hop_length {self.hop_length}")
+        if self.stream == "spectral" and self.hop_length % self.spec_upsample:
+            raise ValueError(f"hop_length {self.hop_length} is not divisible by spec_upsample {self.spec_upsample}")
+        if self.hop_length % 480:
+            raise ValueError(f"hop_length {self.hop_length} must be a multiple of 480 (the SSL's 50 Hz at 24 kHz)")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DualCodecConfig":
+        d = copy.deepcopy(d)
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown codec config field(s): {', '.join(sorted(unknown))}")
+        if isinstance(d.get("ssl"), dict):
+            d["ssl"] = SSLConfig(**d["ssl"])
+        return cls(**d).validate()
+
+    def save(self, path: str | Path) -> None:
+        from data.atomic import write_text_atomic
+
+        write_text_atomic(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DualCodecConfig":
+        return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+
+def _preset(**kw) -> DualCodecConfig:
+    return DualCodecConfig(**kw).validate()
+
+
+def _offline_teacher() -> SSLConfig:
+    return SSLConfig(kind="whisper", source="ct2:base", layer=-1, dim=512)
+
+
+PRESETS = {
+    "12hz": lambda: _preset(),
+    "25hz": lambda: _preset(hop_length=960, encoder_dim=64, encoder_rates=[4, 5, 6, 8], n_acoustic=11, acoustic_codebook_size=1024),
+    "tiny-12hz": lambda: _preset(hop_length=1920, stream="spectral", latent_dim=256, spec_dim=256, spec_layers=4, spec_hidden=768,
+                                 spec_upsample=8, ssl=_offline_teacher(), semantic_dim=256, semantic_layers=2, semantic_hidden=768,
+                                 semantic_codebook_size=1024, n_acoustic=7, acoustic_codebook_size=1024),
+    "tiny-25hz": lambda: _preset(hop_length=960, stream="spectral", latent_dim=256, spec_dim=256, spec_layers=4, spec_hidden=768,
+                                 spec_upsample=4, ssl=_offline_teacher(), semantic_dim=256, semantic_layers=2, semantic_hidden=768,
+                                 semantic_codebook_size=1024, n_acoustic=7, acoustic_codebook_size=1024),
+}
+
+
+def get_config(name_or_path: str) -> DualCodecConfig:
+    """A preset name, a YAML file, or a checkpoint folder (its ``config.yaml``)."""
+    if name_or_path in PRESETS:
+        return PRESETS[name_or_path]()
+    p = Path(name_or_path)
+    if p.is_dir() and (p / "config.yaml").is_file():
+        return DualCodecConfig.load(p / "config.yaml")
+    if p.is_file():
+        return DualCodecConfig.load(p)
+    raise FileNotFoundError(f"{name_or_path}: not a preset ({', '.join(PRESETS)}), YAML file or checkpoint folder")

@@ -1,0 +1,176 @@
+"""DualCodec: a frozen SSL encoder quantized into RVQ-1 (semantic), and a waveform stream whose
+residual after the semantic part fills the acoustic RVQ layers.
+
+    wav ──▶ SSL (frozen, 16 kHz, 50 Hz) ─▶ pool to frame rate ─▶ ConvNeXt ─▶ VQ-1 ─▶ s_q ─┬─▶ ConvNeXt ─▶ SSL feature (MSE)
+    wav ──▶ acoustic encoder ─▶ a ─▶ (a − s_q) ─▶ residual VQ (layers 2..Q) ─▶ r_q ─────┴─▶ s_q + r_q ─▶ decoder ─▶ wav
+
+Shapes: ``wav: [B, 1, T]``, ``codes: [B, Q, F]`` with ``F = ceil(T / hop_length)``, latents ``[B, D, F]``.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from codec.acoustic import build_acoustic
+from codec.config import DualCodecConfig
+from codec.modules import ConvNeXtStack, Resampler
+from codec.quantizer import FactorizedVQ, ResidualVQ
+from codec.ssl import SSLFrontEnd
+
+
+class DualCodec(nn.Module):
+    def __init__(self, cfg: DualCodecConfig):
+        super().__init__()
+        self.cfg = cfg.validate()
+        self.ssl = SSLFrontEnd(cfg.ssl)
+        self.to16k = Resampler(cfg.sample_rate, SSLFrontEnd.sample_rate)
+        self.pool = cfg.hop_length * SSLFrontEnd.frame_rate // cfg.sample_rate
+        self.semantic_encoder = ConvNeXtStack(cfg.ssl.dim, cfg.semantic_dim, cfg.semantic_dim, cfg.semantic_layers, cfg.semantic_hidden)
+        self.semantic_vq = FactorizedVQ(cfg.semantic_dim, cfg.semantic_codebook_size, cfg.code_dim, cfg.dead_code_after, out_dim=cfg.latent_dim)
+        self.semantic_decoder = ConvNeXtStack(cfg.latent_dim, cfg.semantic_dim, cfg.ssl.dim, cfg.semantic_layers, cfg.semantic_hidden)
+        self.encoder, self.decoder = build_acoustic(cfg)
+        self.acoustic_rvq = ResidualVQ(cfg.latent_dim, cfg.n_acoustic, cfg.acoustic_codebook_size, cfg.code_dim,
+                                       dropout=True, min_keep=1, bypass=cfg.bypass_prob, dead_after=cfg.dead_code_after)
+
+    # --- Tokenizer contract -------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return self.cfg.sample_rate
+
+    @property
+    def frame_rate(self) -> float:
+        return self.cfg.frame_rate
+
+    @property
+    def codebook_sizes(self) -> list[int]:
+        return self.cfg.codebook_sizes
+
+    def frames(self, length: int) -> int:
+        """Frames for ``length`` samples (the last partial frame counts)."""
+        return math.ceil(length / self.cfg.hop_length)
+
+    def _pad(self, wav: torch.Tensor) -> torch.Tensor:
+        T = wav.shape[-1]
+        return F.pad(wav, (0, self.frames(T) * self.cfg.hop_length - T))
+
+    def semantic_features(self, wav: torch.Tensor) -> torch.Tensor:
+        """Normalized SSL features pooled to the frame rate: ``wav [B, 1, T] (T % hop == 0) -> [B, D_ssl, F]``."""
+        n = wav.shape[-1] // self.cfg.hop_length
+        h = self.ssl(self.to16k(wav[:, 0]))
+        want = n * self.pool
+        h = F.pad(h, (0, want - h.shape[-1]), mode="replicate") if h.shape[-1] < want else h[..., :want]
+        return F.avg_pool1d(h, self.pool) if self.pool > 1 else h
+
+    def _quantize(self, wav: torch.Tensor, n_acoustic: int | None = None) -> dict:
+        feats = self.semantic_features(wav)
+        s = self.semantic_encoder(feats)
+        s_q, s_codes, s_cb, s_cm = self.semantic_vq(s)
+        a = self.encoder(wav)
+        r_q, a_codes, a_cb, a_cm = self.acoustic_rvq(a - s_q, n_acoustic)
+        return {"feats": feats, "s_q": s_q, "z": s_q + r_q, "codes": torch.cat([s_codes[:, None], a_codes], 1),
+                "codebook_loss": s_cb.mean() + a_cb, "commitment_loss": s_cm.mean() + a_cm}
+
+    def forward(self, wav: torch.Tensor) -> dict:
+        """Training pass. ``wav: [B, 1, T]`` -> dict with ``audio [B, 1, T]``, ``codes``, and the losses
+        ``semantic_loss`` (MSE to the normalized SSL features), ``codebook_loss``, ``commitment_loss``."""
+        T = wav.shape[-1]
+        out = self._quantize(self._pad(wav))
+        out["audio"] = self.decoder(out["z"])[..., :T]
+        out["semantic_loss"] = F.mse_loss(self.semantic_decoder(out["s_q"]), out["feats"])
+        return out
+
+    @torch.no_grad()
+    def encode(self, wav: torch.Tensor, lengths: torch.Tensor | list[int] | None = None, n_layers: int | None = None) -> torch.Tensor:
+        """``wav: [B, 1, T]`` (padded; ``lengths`` = true samples per item) -> ``codes [B, Q, F]``.
+
+        Items are encoded at their own length, so a batch gives the same codes as one-by-one
+        encoding; frames past an item's end (``frames(length)``) are 0.
+        """
+        if wav.dim() != 3 or wav.shape[1] != 1:
+            raise ValueError(f"expected wav [B, 1, T], got {tuple(wav.shape)}")
+        B, T = wav.shape[0], wav.shape[-1]
+        lengths = [T] * B if lengths is None else [int(x) for x in lengths]
+        n_ac = None if n_layers is None else max(0, n_layers - 1)
+        out = torch.zeros(B, n_layers or len(self.codebook_sizes), self.frames(T), dtype=torch.long, device=wav.device)
+        for L in sorted(set(lengths)):
+            idx = [i for i, x in enumerate(lengths) if x == L]
+            codes = self._quantize(self._pad(wav[idx, :, :L]), n_ac)["codes"]
+            out[idx, :, : codes.shape[-1]] = codes[:, : out.shape[1]]
+        return out
+
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        """``codes: [B, q, F]`` (1 ≤ q ≤ Q) -> the decoder's input latent ``[B, latent, F]``."""
+        z = self.semantic_vq.decode(codes[:, 0])
+        if codes.shape[1] > 1:
+            z = z + self.acoustic_rvq.decode(codes[:, 1:])
+        return z
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor, lengths: int | list[int] | None = None) -> torch.Tensor:
+        """``codes: [B, q, F]`` -> ``wav [B, 1, F*hop]``, trimmed to ``lengths`` when given (int: all items).
+
+        Any prefix of layers works: ``codes[:, :1]`` decodes the semantic layer alone.
+        """
+        if codes.dim() != 3 or not 1 <= codes.shape[1] <= len(self.codebook_sizes):
+            raise ValueError(f"expected codes [B, q, F] with 1 <= q <= {len(self.codebook_sizes)}, got {tuple(codes.shape)}")
+        wav = self.decode_latent(self.embed(codes))
+        if lengths is None:
+            return wav
+        if isinstance(lengths, int):
+            return wav[..., :lengths]
+        mask = torch.arange(wav.shape[-1], device=wav.device)[None] < torch.as_tensor(lengths, device=wav.device)[:, None]
+        return (wav * mask[:, None])[..., : max(lengths)]
+
+    def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """``z: [B, latent, F] -> wav [B, 1, F*hop]``."""
+        return self.decoder(z)
+
+    # --- persistence --------------------------------------------------------------------------
+    def num_params(self, include_ssl: bool = False) -> int:
+        return sum(p.numel() for n, p in self.named_parameters() if include_ssl or not n.startswith("ssl.model."))
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything but the SSL model's weights (unless they are random, i.e. only exist here)."""
+        keep_ssl = self.cfg.ssl.source == "random"
+        return {k: v for k, v in self.state_dict().items() if keep_ssl or not k.startswith("ssl.model.")}
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """Write ``model.safetensors`` + ``config.yaml`` atomically into the folder ``path``."""
+        from safetensors.torch import save_file
+
+        from data.atomic import atomic_path
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path / "model.safetensors") as tmp:
+            save_file({k: v.detach().contiguous().cpu() for k, v in self.trainable_state_dict().items()}, str(tmp))
+        self.cfg.save(path / "config.yaml")
+        return path
+
+    @classmethod
+    def from_pretrained(cls, path_or_id: str | os.PathLike, device: str | torch.device = "cpu") -> "DualCodec":
+        """Load a folder written by :meth:`save_pretrained` (or a hub repo id with the same files)."""
+        from safetensors.torch import load_file
+
+        path = Path(path_or_id)
+        if not path.exists():
+            if str(path_or_id).count("/") == 1 and not str(path_or_id).startswith((".", "/")):
+                from huggingface_hub import snapshot_download
+
+                path = Path(snapshot_download(str(path_or_id), allow_patterns=["model.safetensors", "config.yaml"]))
+            else:
+                raise FileNotFoundError(f"{path_or_id}: codec checkpoint not found")
+        for f in ("config.yaml", "model.safetensors"):
+            if not (path / f).is_file():
+                raise FileNotFoundError(f"{path}: missing {f} (not a DualCodec checkpoint)")
+        model = cls(DualCodecConfig.load(path / "config.yaml"))
+        missing, unexpected = model.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
+        missing = [k for k in missing if not k.startswith("ssl.model.")]
+        if missing or unexpected:
+            raise ValueError(f"{path}: checkpoint does not match its config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        return model.to(device).eval()

@@ -1,0 +1,121 @@
+"""Factorized vector quantizers: one VQ layer and a residual stack with quantizer dropout.
+
+Each layer projects ``[B, D, F]`` to a small code space (dim 8), L2-normalizes it, finds the
+nearest L2-normalized codebook entry, and projects the entry back to ``D``. Gradients pass
+straight through. Collapse prevention: codes unused for ``dead_after`` steps (counted in
+training) are restarted on random recent encoder outputs. Per-layer usage is tracked
+(``usage_fraction``) so training can log it.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import weight_norm
+
+
+class FactorizedVQ(nn.Module):
+    def __init__(self, dim: int, codebook_size: int, code_dim: int = 8, dead_after: int = 20, out_dim: int | None = None):
+        super().__init__()
+        self.codebook_size, self.code_dim, self.dead_after = codebook_size, code_dim, dead_after
+        self.in_proj = weight_norm(nn.Conv1d(dim, code_dim, 1))
+        self.out_proj = weight_norm(nn.Conv1d(code_dim, out_dim or dim, 1))
+        self.codebook = nn.Embedding(codebook_size, code_dim)
+        self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long), persistent=False)
+        self.register_buffer("used_recently", torch.zeros(codebook_size, dtype=torch.bool), persistent=False)
+
+    def _codes(self, z_e: torch.Tensor) -> torch.Tensor:
+        """``z_e: [B, d, F]`` -> nearest code ids ``[B, F]`` (cosine, i.e. L2 on normalized vectors)."""
+        enc = F.normalize(z_e.transpose(1, 2).reshape(-1, self.code_dim), dim=-1)
+        cb = F.normalize(self.codebook.weight, dim=-1)
+        return (enc @ cb.t()).argmax(-1).view(z_e.shape[0], z_e.shape[2])
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """``codes: [B, F]`` -> normalized code vectors ``[B, d, F]``."""
+        return F.normalize(self.codebook(codes), dim=-1).transpose(1, 2)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """``codes: [B, F]`` -> ``[B, D, F]``."""
+        return self.out_proj(self.lookup(codes))
+
+    def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``z: [B, D, F]`` -> ``(z_q [B, out_dim, F], codes [B, F], codebook_loss, commitment_loss)`` (losses per item ``[B]``)."""
+        z_e = self.in_proj(z)
+        codes = self._codes(z_e.detach())
+        z_q = self.lookup(codes)
+        z_n = F.normalize(z_e, dim=1)
+        commit = F.mse_loss(z_n, z_q.detach(), reduction="none").mean((1, 2))
+        cb_loss = F.mse_loss(z_q, z_n.detach(), reduction="none").mean((1, 2))
+        z_q = z_n + (z_q - z_n).detach()  # straight-through
+        if self.training:
+            self._track(codes, z_e.detach())
+        return self.out_proj(z_q), codes, cb_loss, commit
+
+    @torch.no_grad()
+    def _track(self, codes: torch.Tensor, z_e: torch.Tensor) -> None:
+        used = torch.zeros_like(self.used_recently)
+        used[codes.reshape(-1)] = True
+        self.used_recently |= used
+        self.steps_unused = torch.where(used, torch.zeros_like(self.steps_unused), self.steps_unused + 1)
+        if self.dead_after <= 0:
+            return
+        dead = (self.steps_unused >= self.dead_after).nonzero().squeeze(1)
+        if dead.numel():
+            pool = z_e.transpose(1, 2).reshape(-1, self.code_dim)
+            pick = pool[torch.randint(0, pool.shape[0], (dead.numel(),), device=pool.device)]
+            self.codebook.weight.data[dead] = F.normalize(pick, dim=-1)
+            self.steps_unused[dead] = 0
+
+    def usage_fraction(self, reset: bool = True) -> float:
+        """Fraction of codes used since the last reset (training steps only)."""
+        frac = float(self.used_recently.float().mean())
+        if reset:
+            self.used_recently.zero_()
+        return frac
+
+
+class ResidualVQ(nn.Module):
+    """``n`` FactorizedVQ layers on successive residuals.
+
+    Training: with ``dropout`` each item keeps a random number of layers in ``[min_keep, n]``
+    (the rest contribute nothing); with probability ``bypass`` a whole step keeps none.
+    """
+
+    def __init__(self, dim: int, n: int, codebook_size: int, code_dim: int = 8, dropout: bool = True,
+                 min_keep: int = 1, bypass: float = 0.0, dead_after: int = 20):
+        super().__init__()
+        self.layers = nn.ModuleList([FactorizedVQ(dim, codebook_size, code_dim, dead_after) for _ in range(n)])
+        self.dropout, self.min_keep, self.bypass = dropout, min_keep, bypass
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def forward(self, z: torch.Tensor, n_layers: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``z: [B, D, F]`` -> ``(z_q, codes [B, n, F], codebook_loss, commitment_loss)`` (scalar losses)."""
+        B = z.shape[0]
+        n = len(self.layers) if n_layers is None else n_layers
+        keep = torch.full((B,), n, device=z.device)
+        if self.training and self.dropout and n > 0:
+            keep = torch.randint(min(self.min_keep, n), n + 1, (B,), device=z.device)
+            if self.bypass > 0 and torch.rand(()) < self.bypass:
+                keep.zero_()
+        residual, z_q = z, torch.zeros_like(z)
+        codes, cb, cm = [], z.new_zeros(()), z.new_zeros(())
+        for i, layer in enumerate(self.layers[:n]):
+            q, c, l_cb, l_cm = layer(residual)
+            m = (keep > i).to(z.dtype)
+            z_q = z_q + q * m[:, None, None]
+            residual = residual - q * m[:, None, None]
+            denom = m.sum().clamp(min=1)
+            cb, cm = cb + (l_cb * m).sum() / denom, cm + (l_cm * m).sum() / denom
+            codes.append(c)
+        codes_t = torch.stack(codes, 1) if codes else z.new_zeros((B, 0, z.shape[2]), dtype=torch.long)
+        return z_q, codes_t, cb, cm
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """``codes: [B, q, F]`` (any q ≤ n) -> summed ``[B, D, F]``."""
+        out = None
+        for i in range(codes.shape[1]):
+            q = self.layers[i].decode(codes[:, i])
+            out = q if out is None else out + q
+        return out
