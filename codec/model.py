@@ -21,6 +21,7 @@ from codec.config import DualCodecConfig
 from codec.modules import ConvNeXtStack, Resampler
 from codec.quantizer import FactorizedVQ, ResidualVQ
 from codec.ssl import SSLFrontEnd
+from codec.tokenizer import _check_codes, encode_per_length, trim
 
 
 class DualCodec(nn.Module):
@@ -91,17 +92,9 @@ class DualCodec(nn.Module):
         Items are encoded at their own length, so a batch gives the same codes as one-by-one
         encoding; frames past an item's end (``frames(length)``) are 0.
         """
-        if wav.dim() != 3 or wav.shape[1] != 1:
-            raise ValueError(f"expected wav [B, 1, T], got {tuple(wav.shape)}")
-        B, T = wav.shape[0], wav.shape[-1]
-        lengths = [T] * B if lengths is None else [int(x) for x in lengths]
         n_ac = None if n_layers is None else max(0, n_layers - 1)
-        out = torch.zeros(B, n_layers or len(self.codebook_sizes), self.frames(T), dtype=torch.long, device=wav.device)
-        for L in sorted(set(lengths)):
-            idx = [i for i, x in enumerate(lengths) if x == L]
-            codes = self._quantize(self._pad(wav[idx, :, :L]), n_ac)["codes"]
-            out[idx, :, : codes.shape[-1]] = codes[:, : out.shape[1]]
-        return out
+        fn = lambda w: self._quantize(self._pad(w), n_ac)["codes"]
+        return encode_per_length(fn, wav, lengths, self.frames, n_layers or len(self.codebook_sizes))
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         """``codes: [B, q, F]`` (1 ≤ q ≤ Q) -> the decoder's input latent ``[B, latent, F]``."""
@@ -116,15 +109,8 @@ class DualCodec(nn.Module):
 
         Any prefix of layers works: ``codes[:, :1]`` decodes the semantic layer alone.
         """
-        if codes.dim() != 3 or not 1 <= codes.shape[1] <= len(self.codebook_sizes):
-            raise ValueError(f"expected codes [B, q, F] with 1 <= q <= {len(self.codebook_sizes)}, got {tuple(codes.shape)}")
-        wav = self.decode_latent(self.embed(codes))
-        if lengths is None:
-            return wav
-        if isinstance(lengths, int):
-            return wav[..., :lengths]
-        mask = torch.arange(wav.shape[-1], device=wav.device)[None] < torch.as_tensor(lengths, device=wav.device)[:, None]
-        return (wav * mask[:, None])[..., : max(lengths)]
+        _check_codes(codes, len(self.codebook_sizes))
+        return trim(self.decode_latent(self.embed(codes)), lengths)
 
     def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
         """``z: [B, latent, F] -> wav [B, 1, F*hop]``."""

@@ -4,6 +4,7 @@
     dualtts prepare --corpus DIR --out DIR          (phonemized speaker-disjoint manifests)
     dualtts evaluate --ref DIR_OR_MANIFEST --hyp DIR [--out JSON]
     dualtts phonemize "some text"
+    dualtts codec-info --config 12hz | encode | decode | codec-stats   (see dualtts/codec_cli.py)
 
 Errors in the input (bad audio, bad text, missing files) print one line ``error: ...`` and exit
 with status 2; no partial output files are left behind.
@@ -161,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("text", nargs="+")
     ph.add_argument("--language", default="en-us")
     ph.set_defaults(func=cmd_phonemize)
+
+    from dualtts.codec_cli import add_parsers
+
+    add_parsers(sub)
     return p
 
 

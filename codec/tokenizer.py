@@ -1,0 +1,163 @@
+"""The Tokenizer contract every later stage (lm, flow) sees, and adapters for Mimi and EnCodec.
+
+A tokenizer has ``sample_rate``, ``frame_rate``, ``codebook_sizes`` (layer 0 = the first, semantic
+layer) and
+
+- ``encode(wav [B, 1, T], lengths=None) -> codes [B, Q, F]`` (unequal lengths: items are encoded at
+  their own length; frames past an item's end are 0),
+- ``decode(codes [B, q, F], lengths=None) -> wav [B, 1, T]`` for any ``1 <= q <= Q``,
+- ``embed(codes [B, q, F]) -> latent [B, D, F]`` (the continuous sum its decoder consumes) and
+  ``decode_latent(latent) -> wav``.
+
+``load_tokenizer("dualcodec:PATH" | "mimi:HUB_ID_OR_PATH" | "encodec:HUB_ID_OR_PATH")`` picks one.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    sample_rate: int
+    frame_rate: float
+    codebook_sizes: list[int]
+
+    def encode(self, wav: torch.Tensor, lengths=None) -> torch.Tensor: ...
+    def decode(self, codes: torch.Tensor, lengths=None) -> torch.Tensor: ...
+    def embed(self, codes: torch.Tensor) -> torch.Tensor: ...
+    def decode_latent(self, latent: torch.Tensor) -> torch.Tensor: ...
+
+
+def encode_per_length(encode_fn: Callable[[torch.Tensor], torch.Tensor], wav: torch.Tensor, lengths, n_frames: Callable[[int], int],
+                      n_layers: int) -> torch.Tensor:
+    """Run ``encode_fn`` on each group of equal-length items so padding never leaks into codes."""
+    if wav.dim() != 3 or wav.shape[1] != 1:
+        raise ValueError(f"expected wav [B, 1, T], got {tuple(wav.shape)}")
+    B, T = wav.shape[0], wav.shape[-1]
+    lengths = [T] * B if lengths is None else [int(x) for x in lengths]
+    if len(lengths) != B or max(lengths) > T or min(lengths) < 1:
+        raise ValueError(f"lengths {lengths} do not fit a batch of {B} x {T} samples")
+    out = torch.zeros(B, n_layers, n_frames(T), dtype=torch.long, device=wav.device)
+    for L in sorted(set(lengths)):
+        idx = [i for i, x in enumerate(lengths) if x == L]
+        codes = encode_fn(wav[idx, :, :L])
+        out[idx, :, : codes.shape[-1]] = codes[:, :n_layers, : out.shape[-1]]
+    return out
+
+
+def trim(wav: torch.Tensor, lengths) -> torch.Tensor:
+    """Cut ``wav [B, 1, T']`` to ``lengths`` (int for all, or per item; samples past an item's end are zeroed)."""
+    if lengths is None:
+        return wav
+    if isinstance(lengths, int):
+        return wav[..., :lengths]
+    lengths = [int(x) for x in lengths]
+    mask = torch.arange(wav.shape[-1], device=wav.device)[None] < torch.as_tensor(lengths, device=wav.device)[:, None]
+    return (wav * mask[:, None])[..., : max(lengths)]
+
+
+def _check_codes(codes: torch.Tensor, q_max: int) -> None:
+    if codes.dim() != 3 or not 1 <= codes.shape[1] <= q_max:
+        raise ValueError(f"expected codes [B, q, F] with 1 <= q <= {q_max}, got {tuple(codes.shape)}")
+
+
+class MimiTokenizer(nn.Module):
+    """transformers' ``MimiModel`` (``kyutai/mimi`` for users; any ``MimiConfig`` in tests)."""
+
+    def __init__(self, model, num_quantizers: int | None = None):
+        super().__init__()
+        self.model = model.eval()
+        cfg = model.config
+        self.n = num_quantizers or cfg.num_quantizers
+        self.sample_rate, self.frame_rate = cfg.sampling_rate, float(cfg.frame_rate)
+        self.codebook_sizes = [cfg.codebook_size] * self.n
+
+    @classmethod
+    def from_pretrained(cls, name: str, num_quantizers: int | None = None) -> "MimiTokenizer":
+        from transformers import MimiModel
+
+        return cls(MimiModel.from_pretrained(name), num_quantizers)
+
+    def _frames(self, T: int) -> int:
+        return math.ceil(T * self.frame_rate / self.sample_rate)
+
+    @torch.no_grad()
+    def encode(self, wav: torch.Tensor, lengths=None) -> torch.Tensor:
+        return encode_per_length(lambda w: self.model.encode(w, num_quantizers=self.n).audio_codes, wav, lengths, self._frames, self.n)
+
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        _check_codes(codes, self.n)
+        return self.model.quantizer.decode(codes)
+
+    def decode_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.model.decoder(latent).audio_values
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor, lengths=None) -> torch.Tensor:
+        wav = self.decode_latent(self.embed(codes))
+        return trim(wav, lengths if lengths is not None else round(codes.shape[-1] * self.sample_rate / self.frame_rate))
+
+
+class EncodecTokenizer(nn.Module):
+    """transformers' ``EncodecModel`` at a fixed bandwidth (``facebook/encodec_24khz`` for users)."""
+
+    def __init__(self, model, bandwidth: float | None = None):
+        super().__init__()
+        self.model = model.eval()
+        cfg = model.config
+        self.bandwidth = float(bandwidth or max(cfg.target_bandwidths))
+        self.sample_rate, self.frame_rate = cfg.sampling_rate, float(cfg.frame_rate)
+        bits = math.log2(cfg.codebook_size) * self.frame_rate
+        self.n = int(self.bandwidth * 1000 // bits)
+        self.codebook_sizes = [cfg.codebook_size] * self.n
+
+    @classmethod
+    def from_pretrained(cls, name: str, bandwidth: float | None = None) -> "EncodecTokenizer":
+        from transformers import EncodecModel
+
+        return cls(EncodecModel.from_pretrained(name), bandwidth)
+
+    def _frames(self, T: int) -> int:
+        return math.ceil(T * self.frame_rate / self.sample_rate)
+
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
+        out = self.model.encode(wav, bandwidth=self.bandwidth)
+        if out.audio_codes.shape[0] != 1:
+            raise ValueError("chunked EnCodec models (48 kHz) are not supported by this adapter")
+        return out.audio_codes[0]
+
+    @torch.no_grad()
+    def encode(self, wav: torch.Tensor, lengths=None) -> torch.Tensor:
+        return encode_per_length(self._encode, wav, lengths, self._frames, self.n)
+
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        _check_codes(codes, self.n)
+        return self.model.quantizer.decode(codes.transpose(0, 1))
+
+    def decode_latent(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.model.decoder(latent)
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor, lengths=None) -> torch.Tensor:
+        wav = self.decode_latent(self.embed(codes))
+        return trim(wav, lengths)
+
+
+def load_tokenizer(spec: str, device: str | torch.device = "cpu"):
+    """``"dualcodec:PATH"``, ``"mimi:ID"`` or ``"encodec:ID"`` (ID: hub id or local folder) -> a tokenizer."""
+    kind, _, where = spec.partition(":")
+    if not where:
+        raise ValueError(f"tokenizer spec {spec!r}: expected dualcodec:PATH, mimi:ID or encodec:ID")
+    if kind == "dualcodec":
+        from codec.model import DualCodec
+
+        return DualCodec.from_pretrained(where, device)
+    if kind == "mimi":
+        return MimiTokenizer.from_pretrained(where).to(device)
+    if kind == "encodec":
+        return EncodecTokenizer.from_pretrained(where).to(device)
+    raise ValueError(f"unknown tokenizer kind {kind!r} (dualcodec, mimi, encodec)")

@@ -1,0 +1,133 @@
+"""``dualtts encode | decode | codec-info | codec-stats``: the codec from the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _stub_ssl(cfg):
+    """Same-size random SSL config, so sizes can be reported without downloading the teacher."""
+    from codec.ssl import SSLConfig
+
+    key = {"whisper": "d_model", "w2v-bert": "hidden_size", "hf": "hidden_size"}[cfg.ssl.kind]
+    extra = {"num_hidden_layers": 1} if cfg.ssl.kind != "whisper" else {"encoder_layers": 1}
+    return SSLConfig(kind=cfg.ssl.kind, source="random", layer=-1, config={key: cfg.ssl.dim, **extra})
+
+
+def cmd_codec_info(a) -> int:
+    import copy
+
+    from codec.config import get_config
+    from codec.model import DualCodec
+
+    cfg = get_config(a.config)
+    sized = copy.deepcopy(cfg)
+    sized.ssl = _stub_ssl(cfg)
+    n = DualCodec(sized).num_params()
+    q = len(cfg.codebook_sizes)
+    info = {"params_without_ssl": n, "params_without_ssl_millions": round(n / 1e6, 2), "frame_rate": cfg.frame_rate,
+            "hop_length": cfg.hop_length, "sample_rate": cfg.sample_rate, "stream": cfg.stream,
+            "codebook_sizes": cfg.codebook_sizes, "num_layers": q, "kbps": round(cfg.kbps(), 4),
+            "kbps_by_layers": {str(k): round(cfg.kbps(k), 4) for k in range(1, q + 1)},
+            "tokens_per_second": cfg.frame_rate * q,
+            "ssl": {"kind": cfg.ssl.kind, "source": cfg.ssl.source, "layer": cfg.ssl.layer, "dim": cfg.ssl.dim}}
+    print(json.dumps(info, indent=1))
+    return 0
+
+
+def cmd_encode(a) -> int:
+    import torch
+
+    from codec.model import DualCodec
+    from data.atomic import atomic_path
+    from data.audio import load_audio
+
+    codec = DualCodec.from_pretrained(a.codec, a.device)
+    wav, sr = load_audio(a.input, codec.sample_rate, max_seconds=a.max_seconds, min_seconds=0.01)
+    x = torch.from_numpy(wav).to(a.device)[None, None]
+    codes = codec.encode(x, n_layers=a.layers)[0].cpu().numpy()
+    dtype = np.int16 if max(codec.codebook_sizes) <= 32768 else np.int32
+    with atomic_path(a.output, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, codes=codes.astype(dtype), length=np.int64(len(wav)), sample_rate=np.int64(sr),
+                     frame_rate=np.float64(codec.frame_rate), codebook_sizes=np.array(codec.codebook_sizes[: codes.shape[0]]))
+    print(f"{a.input} -> {a.output}: codes {list(codes.shape)} ({codes.shape[1] / len(wav) * sr:.2f} frames/s)")
+    return 0
+
+
+def cmd_decode(a) -> int:
+    import torch
+
+    from codec.model import DualCodec
+    from data.audio import save_audio
+
+    path = Path(a.input)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: codes file not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            codes, length = z["codes"].astype(np.int64), int(z["length"])
+    except (OSError, ValueError, KeyError) as e:
+        raise ValueError(f"{path}: not a codes file written by 'dualtts encode' ({type(e).__name__})") from None
+    codec = DualCodec.from_pretrained(a.codec, a.device)
+    if codes.ndim != 2 or codes.shape[0] > len(codec.codebook_sizes):
+        raise ValueError(f"{path}: codes of shape {codes.shape} do not fit this codec ({len(codec.codebook_sizes)} layers)")
+    c = torch.from_numpy(codes)[None].to(a.device)
+    if a.layers:
+        c = c[:, : a.layers]
+    wav = codec.decode(c, lengths=length)[0, 0].cpu().numpy()
+    save_audio(a.output, wav, codec.sample_rate)
+    print(f"{a.input} -> {a.output}: {len(wav) / codec.sample_rate:.2f} s from {c.shape[1]} layer(s)")
+    return 0
+
+
+def cmd_codec_stats(a) -> int:
+    from codec.config import get_config
+    from codec.model import DualCodec
+    from codec.stats import compute_ssl_stats
+    from data.manifest import read_manifest
+
+    src = Path(a.codec)
+    codec = DualCodec.from_pretrained(src, a.device) if (src / "model.safetensors").is_file() else DualCodec(get_config(a.codec)).to(a.device)
+    utts = read_manifest(a.manifest)[: a.max_utterances]
+    mean, std = compute_ssl_stats(codec, [u.audio for u in utts])
+    codec.ssl.mean.copy_(mean)
+    codec.ssl.std.copy_(std)
+    codec.save_pretrained(a.out)
+    print(json.dumps({"out": a.out, "utterances": len(utts), "dim": int(mean.numel()),
+                      "mean_abs_mean": round(float(mean.abs().mean()), 4), "mean_std": round(float(std.mean()), 4)}))
+    return 0
+
+
+def add_parsers(sub) -> None:
+    i = sub.add_parser("codec-info", help="sizes, frame rate, codebooks and bitrate of a codec preset, YAML or checkpoint")
+    i.add_argument("--config", required=True, help="preset (12hz, 25hz, tiny-12hz, tiny-25hz), YAML file, or checkpoint folder")
+    i.set_defaults(func=cmd_codec_info)
+
+    e = sub.add_parser("encode", help="audio file -> codes (.npz)")
+    e.add_argument("--codec", required=True, help="DualCodec checkpoint folder (or hub id)")
+    e.add_argument("input")
+    e.add_argument("output")
+    e.add_argument("--layers", type=int, default=None, help="keep the first q layers (default: all)")
+    e.add_argument("--max-seconds", type=float, default=600.0)
+    e.add_argument("--device", default="cpu")
+    e.set_defaults(func=cmd_encode)
+
+    d = sub.add_parser("decode", help="codes (.npz) -> audio file")
+    d.add_argument("--codec", required=True)
+    d.add_argument("input")
+    d.add_argument("output")
+    d.add_argument("--layers", type=int, default=None, help="decode only the first q layers")
+    d.add_argument("--device", default="cpu")
+    d.set_defaults(func=cmd_decode)
+
+    s = sub.add_parser("codec-stats", help="compute the SSL feature mean/std over a manifest and save them in a checkpoint")
+    s.add_argument("--codec", required=True, help="preset, YAML, or checkpoint folder")
+    s.add_argument("--manifest", required=True)
+    s.add_argument("--out", required=True, help="checkpoint folder to write")
+    s.add_argument("--max-utterances", type=int, default=500)
+    s.add_argument("--device", default="cpu")
+    s.set_defaults(func=cmd_codec_stats)
