@@ -21,8 +21,9 @@ class FactorizedVQ(nn.Module):
         self.in_proj = weight_norm(nn.Conv1d(dim, code_dim, 1))
         self.out_proj = weight_norm(nn.Conv1d(code_dim, out_dim or dim, 1))
         self.codebook = nn.Embedding(codebook_size, code_dim)
-        self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long), persistent=False)
-        self.register_buffer("used_recently", torch.zeros(codebook_size, dtype=torch.bool), persistent=False)
+        # saved with training checkpoints so a resumed run restarts dead codes at the same steps
+        self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long))
+        self.register_buffer("used_recently", torch.zeros(codebook_size, dtype=torch.bool))
 
     def _codes(self, z_e: torch.Tensor) -> torch.Tensor:
         """``z_e: [B, d, F]`` -> nearest code ids ``[B, F]`` (cosine, i.e. L2 on normalized vectors)."""

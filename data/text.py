@@ -81,9 +81,13 @@ def _backend(language: str, with_stress: bool):
     except ImportError as e:  # pragma: no cover - installed with the package
         raise TextError(None, f"phonemizer is not installed ({e}); pip install phonemizer") from None
     try:
+        import logging
+
+        quiet = logging.getLogger("dualtts.phonemizer")
+        quiet.setLevel(logging.ERROR)  # phonemizer warns about word-count changes that punctuation causes
         return EspeakBackend(
             language, preserve_punctuation=True, punctuation_marks=PUNCTUATION,
-            with_stress=with_stress, language_switch="remove-flags",
+            with_stress=with_stress, language_switch="remove-flags", logger=quiet,
         )
     except RuntimeError as e:
         msg = " ".join(str(e).split())

@@ -102,7 +102,29 @@ def cmd_codec_stats(a) -> int:
     return 0
 
 
+def cmd_train(a) -> int:
+    from training.loop import Trainer
+
+    if a.stage != "codec":
+        raise ValueError(f"training stage {a.stage!r} is not available yet (codec only)")
+    from codec.train import CodecTask, load_train_config
+
+    cfg = load_train_config(a.config, a.overrides)
+    trainer = Trainer(cfg.train, CodecTask(cfg))
+    result = trainer.fit(resume=not a.no_resume)
+    last = result["history"][-1] if result["history"] else {}
+    print(json.dumps({"step": result["step"], "out_dir": cfg.train.out_dir, **{k: round(v, 4) for k, v in last.items() if k != "step"}}))
+    return 0
+
+
 def add_parsers(sub) -> None:
+    t = sub.add_parser("train", help="train a stage: dualtts train codec --config YAML [section.key=value ...]")
+    t.add_argument("stage", choices=["codec"])
+    t.add_argument("--config", help="YAML with the training settings (see recipes/mini/codec.yaml)")
+    t.add_argument("--no-resume", action="store_true", help="start over even if out_dir has checkpoints")
+    t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.max_steps=100 batch_size=4")
+    t.set_defaults(func=cmd_train)
+
     i = sub.add_parser("codec-info", help="sizes, frame rate, codebooks and bitrate of a codec preset, YAML or checkpoint")
     i.add_argument("--config", required=True, help="preset (12hz, 25hz, tiny-12hz, tiny-25hz), YAML file, or checkpoint folder")
     i.set_defaults(func=cmd_codec_info)

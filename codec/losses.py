@@ -1,0 +1,52 @@
+"""Codec losses: multi-scale mel L1, LSGAN, and feature matching."""
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_basis(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
+    import librosa
+
+    return torch.from_numpy(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=sr / 2)).float()
+
+
+class MultiScaleMelLoss(nn.Module):
+    """Mean over scales of L1(log10 mel) + L1(mel magnitude); windows 256..2048 with 40..320 mels."""
+
+    def __init__(self, sample_rate: int = 24000, windows=(256, 512, 1024, 2048), mels=(40, 80, 160, 320)):
+        super().__init__()
+        self.sr, self.windows, self.mels = sample_rate, windows, mels
+
+    def mel(self, wav: torch.Tensor, w: int, m: int) -> torch.Tensor:
+        spec = torch.stft(wav[:, 0].float(), w, w // 4, window=torch.hann_window(w, device=wav.device), return_complex=True).abs()
+        return _mel_basis(self.sr, w, m).to(wav.device) @ spec
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        total = pred.new_zeros(())
+        for w, m in zip(self.windows, self.mels):
+            a, b = self.mel(pred, w, m), self.mel(target, w, m)
+            total = total + F.l1_loss(torch.log10(a.clamp(min=1e-5)), torch.log10(b.clamp(min=1e-5))) + F.l1_loss(a, b)
+        return total / len(self.windows)
+
+
+def discriminator_loss(real_outs, fake_outs) -> torch.Tensor:
+    """LSGAN: real -> 1, fake -> 0."""
+    return sum(((1 - r) ** 2).mean() + (f ** 2).mean() for (r, _), (f, _) in zip(real_outs, fake_outs)) / len(real_outs)
+
+
+def generator_adv_loss(fake_outs) -> torch.Tensor:
+    return sum(((1 - f) ** 2).mean() for f, _ in fake_outs) / len(fake_outs)
+
+
+def feature_matching_loss(real_outs, fake_outs) -> torch.Tensor:
+    total, n = 0.0, 0
+    for (_, rf), (_, ff) in zip(real_outs, fake_outs):
+        for r, f in zip(rf, ff):
+            total = total + F.l1_loss(f, r.detach())
+            n += 1
+    return total / max(n, 1)

@@ -1,0 +1,190 @@
+"""Codec training: the DualCodec generator and its discriminators as a task for ``training.Trainer``.
+
+``dualtts train codec --config recipes/mini/codec.yaml [section.key=value ...]``
+(or ``accelerate launch -m dualtts.cli train codec --config ...`` for several processes/GPUs).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from codec.config import DualCodecConfig, get_config
+from codec.discriminators import Discriminator
+from codec.losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
+from codec.model import DualCodec
+from data.audio import load_audio
+from data.manifest import read_manifest
+from training.loop import TrainConfig
+
+LOSS_WEIGHTS = {"mel": 15.0, "adv": 1.0, "fm": 2.0, "codebook": 1.0, "commitment": 0.25, "semantic": 15.0}
+
+
+@dataclass
+class CodecTrainConfig:
+    model: str | dict = "tiny-12hz"     # preset name, YAML path, checkpoint folder, or a dict of config fields
+    init: str | None = None             # checkpoint to start from (e.g. the output of `dualtts codec-stats`)
+    train_manifest: str = ""
+    val_manifest: str | None = None
+    segment_seconds: float = 0.96
+    batch_size: int = 8
+    val_utterances: int = 8
+    loss: dict = field(default_factory=lambda: dict(LOSS_WEIGHTS))
+    gan: bool = True
+    gan_start_step: int = 0
+    disc_channels: int = 32
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class CropDataset(Dataset):
+    """Random fixed-length crops (zero-padded when shorter), reproducible from (seed, epoch, index)."""
+
+    def __init__(self, paths: list[str], sample_rate: int, segment: int, seed: int = 0, epoch: int = 0):
+        self.paths, self.sr, self.segment, self.seed, self.epoch = paths, sample_rate, segment, seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        wav, _ = load_audio(self.paths[i], self.sr)
+        rng = random.Random(f"{self.seed}-{self.epoch}-{i}")
+        if len(wav) > self.segment:
+            start = rng.randrange(0, len(wav) - self.segment)
+            wav = wav[start: start + self.segment]
+        else:
+            wav = np.pad(wav, (0, self.segment - len(wav)))
+        return torch.from_numpy(np.ascontiguousarray(wav))[None]
+
+
+class CodecTask:
+    def __init__(self, cfg: CodecTrainConfig):
+        from accelerate.utils import set_seed
+
+        self.cfg = cfg
+        set_seed(cfg.train.seed)  # the same initial weights for the same seed
+        if cfg.init:
+            self.codec = DualCodec.from_pretrained(cfg.init).train()
+        else:
+            model_cfg = DualCodecConfig.from_dict(cfg.model) if isinstance(cfg.model, dict) else get_config(cfg.model)
+            self.codec = DualCodec(model_cfg)
+        self.disc = Discriminator(channels=cfg.disc_channels) if cfg.gan else None
+        self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate)
+        self.w = {**LOSS_WEIGHTS, **cfg.loss}
+        self.train_paths = [u.audio for u in read_manifest(cfg.train_manifest)]
+        if not self.train_paths:
+            raise ValueError(f"{cfg.train_manifest}: no utterances")
+        self.val_utts = read_manifest(cfg.val_manifest)[: cfg.val_utterances] if cfg.val_manifest else []
+        self.step = 0
+
+    def modules(self) -> dict:
+        mods = {"generator": self.codec}
+        if self.disc is not None:
+            mods["discriminator"] = self.disc
+        return mods
+
+    def bind(self, modules: dict, accelerator) -> None:
+        self.g, self.d, self.acc = modules["generator"], modules.get("discriminator"), accelerator
+
+    def train_loader(self, seed: int, epoch: int) -> DataLoader:
+        seg = int(self.cfg.segment_seconds * self.codec.sample_rate)
+        ds = CropDataset(self.train_paths, self.codec.sample_rate, seg, seed, epoch)
+        g = torch.Generator().manual_seed(seed * 1000 + epoch)
+        return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=True, drop_last=len(ds) >= self.cfg.batch_size,
+                          generator=g, num_workers=0)
+
+    def train_step(self, wav: torch.Tensor, update) -> dict[str, float]:
+        w, logs = self.w, {}
+        out = self.g(wav)
+        fake = out["audio"]
+        use_gan = self.d is not None and self.step >= self.cfg.gan_start_step
+        if use_gan:
+            d_loss = discriminator_loss(self.d(wav), self.d(fake.detach()))
+            logs["d_loss"], logs["d_grad"] = float(d_loss.detach()), update("discriminator", d_loss)
+        mel = self.mel_loss(fake, wav)
+        loss = w["mel"] * mel + w["codebook"] * out["codebook_loss"] + w["commitment"] * out["commitment_loss"] \
+            + w["semantic"] * out["semantic_loss"]
+        if use_gan:
+            real_outs, fake_outs = self.d(wav), self.d(fake)
+            adv, fm = generator_adv_loss(fake_outs), feature_matching_loss(real_outs, fake_outs)
+            loss = loss + w["adv"] * adv + w["fm"] * fm
+            logs.update(adv=float(adv.detach()), fm=float(fm.detach()))
+        logs.update(mel=float(mel.detach()), semantic=float(out["semantic_loss"].detach()), codebook=float(out["codebook_loss"].detach()),
+                    commitment=float(out["commitment_loss"].detach()), g_loss=float(loss.detach()))
+        logs["g_grad"] = update("generator", loss)
+        codec = self.acc.unwrap_model(self.g)
+        logs["usage/rvq1"] = codec.semantic_vq.usage_fraction(reset=False)
+        for i, layer in enumerate(codec.acoustic_rvq.layers):
+            logs[f"usage/rvq{i + 2}"] = layer.usage_fraction(reset=False)
+        self.step += 1
+        return logs
+
+    def validate(self, accelerator, writer, step: int) -> dict[str, float]:
+        """Held-out utterances, whole: mel distance / STOI / PESQ for all layers and RVQ-1 only."""
+        if not self.val_utts or not accelerator.is_main_process:
+            return {}
+        codec = accelerator.unwrap_model(self.g).eval()
+        res: dict[str, list[float]] = {}
+        for n, u in enumerate(self.val_utts):
+            wav, sr = load_audio(u.audio, codec.sample_rate, max_seconds=30)
+            x = torch.from_numpy(wav).to(accelerator.device)[None, None]
+            codes = codec.encode(x)
+            for tag, q in (("all", codes.shape[1]), ("rvq1", 1)):
+                y = codec.decode(codes[:, :q], lengths=x.shape[-1])
+                for k, v in reconstruction_metrics(x[0, 0].cpu().numpy(), y[0, 0].cpu().numpy(), sr, self.mel_loss).items():
+                    res.setdefault(f"{k}_{tag}", []).append(v)
+                if writer is not None and n < 2:
+                    writer.add_audio(f"val/{u.id}_{tag}", y[0].cpu().clamp(-1, 1), step, sample_rate=sr)
+        codec.train()
+        return {k: float(np.nanmean(v)) for k, v in res.items()}
+
+    def save_extra(self, folder: Path) -> None:
+        self.acc.unwrap_model(self.g).save_pretrained(folder / "codec")
+
+
+def reconstruction_metrics(ref: np.ndarray, hyp: np.ndarray, sr: int, mel_loss: MultiScaleMelLoss) -> dict[str, float]:
+    """Mel distance (the training loss's measure), STOI and PESQ-wb (16 kHz) when installed."""
+    from data.audio import resample
+
+    out = {"mel": float(mel_loss(torch.from_numpy(hyp)[None, None], torch.from_numpy(ref)[None, None]))}
+    r16, h16 = resample(ref, sr, 16000), resample(hyp, sr, 16000)
+    try:
+        from pystoi import stoi
+
+        out["stoi"] = float(stoi(r16, h16, 16000))
+    except ImportError:
+        pass
+    try:
+        from pesq import pesq
+
+        out["pesq"] = float(pesq(16000, r16, h16, "wb"))
+    except ImportError:
+        pass
+    except Exception:
+        out["pesq"] = float("nan")
+    return out
+
+
+def load_train_config(path: str | None, overrides: list[str] = ()) -> CodecTrainConfig:
+    """YAML (sections: the CodecTrainConfig fields, ``train:`` for TrainConfig) + ``a.b=value`` overrides."""
+    import yaml
+
+    d = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else {}
+    d = d or {}
+    for o in overrides:
+        key, sep, val = o.partition("=")
+        if not sep:
+            raise ValueError(f"override {o!r}: expected key=value")
+        node = d
+        parts = key.split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(val)
+    train = TrainConfig(**d.pop("train", {}))
+    unknown = set(d) - set(CodecTrainConfig.__dataclass_fields__)
+    if unknown:
+        raise ValueError(f"unknown codec training field(s): {', '.join(sorted(unknown))}")
+    return CodecTrainConfig(**d, train=train)
