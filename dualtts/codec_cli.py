@@ -84,6 +84,29 @@ def cmd_decode(a) -> int:
     return 0
 
 
+def cmd_reconstruct(a) -> int:
+    """Encode and decode every utterance of a manifest (all layers, or the first --layers) into OUT/<id>.wav."""
+    import sys
+
+    import torch
+    from tqdm import tqdm
+
+    from codec.tokenizer import load_tokenizer
+    from data.audio import load_audio, save_audio
+    from data.manifest import read_manifest
+
+    tok = load_tokenizer(a.tokenizer if ":" in a.tokenizer else f"dualcodec:{a.tokenizer}", a.device)
+    utts = read_manifest(a.manifest)[: a.limit]
+    out = Path(a.out)
+    for u in tqdm(utts, desc="reconstruct", unit="utt", file=sys.stderr, disable=None):
+        wav, sr = load_audio(u.audio, tok.sample_rate)
+        x = torch.from_numpy(wav).to(a.device)[None, None]
+        codes = tok.encode(x)[:, : a.layers or None]
+        save_audio(out / f"{u.id}.wav", tok.decode(codes, lengths=x.shape[-1])[0, 0].cpu().numpy(), sr)
+    print(json.dumps({"out": str(out), "utterances": len(utts), "layers": a.layers or len(tok.codebook_sizes)}))
+    return 0
+
+
 def cmd_codec_stats(a) -> int:
     from codec.config import get_config
     from codec.model import DualCodec
@@ -145,6 +168,15 @@ def add_parsers(sub) -> None:
     d.add_argument("--layers", type=int, default=None, help="decode only the first q layers")
     d.add_argument("--device", default="cpu")
     d.set_defaults(func=cmd_decode)
+
+    r = sub.add_parser("reconstruct", help="encode+decode a manifest's audio into OUT/<id>.wav (for evaluation)")
+    r.add_argument("--tokenizer", required=True, help="checkpoint folder, or dualcodec:PATH | mimi:ID | encodec:ID")
+    r.add_argument("--manifest", required=True)
+    r.add_argument("--out", required=True)
+    r.add_argument("--layers", type=int, default=None, help="decode only the first q layers (1 = semantic only)")
+    r.add_argument("--limit", type=int, default=None)
+    r.add_argument("--device", default="cpu")
+    r.set_defaults(func=cmd_reconstruct)
 
     s = sub.add_parser("codec-stats", help="compute the SSL feature mean/std over a manifest and save them in a checkpoint")
     s.add_argument("--codec", required=True, help="preset, YAML, or checkpoint folder")

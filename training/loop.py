@@ -128,6 +128,9 @@ class Trainer:
                 logs["lr"] = self.scheds[self.names[0]].get_last_lr()[0]
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
                     history.append({"step": self.step, **logs})
+                    if acc.is_main_process:
+                        with open(self.out / "train_log.jsonl", "a", encoding="utf-8") as f:
+                            f.write(json.dumps({"step": self.step, **logs}) + "\n")
                     if self.writer:
                         for k, v in logs.items():
                             self.writer.add_scalar(f"train/{k}", v, self.step)
