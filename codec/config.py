@@ -30,7 +30,9 @@ class DualCodecConfig:
     spec_layers: int = 8
     spec_hidden: int = 1536
     spec_upsample: int = 8
-    # semantic stream
+    # semantic stream. semantic_mode: "dual" (the paper: RVQ-1 quantizes the SSL stream), "distill" (RVQ-1 quantizes
+    # the acoustic latent and is trained to predict SSL features, SpeechTokenizer-style), "none" (acoustic only, DAC)
+    semantic_mode: str = "dual"
     ssl: SSLConfig = field(default_factory=lambda: SSLConfig(kind="w2v-bert", source="facebook/w2v-bert-2.0", layer=17, dim=1024))
     semantic_dim: int = 768
     semantic_layers: int = 4
@@ -66,6 +68,8 @@ class DualCodecConfig:
             raise ValueError(f"encoder_rates {self.encoder_rates} multiply to {math.prod(self.encoder_rates)}, not hop_length {self.hop_length}")
         if self.stream == "spectral" and self.hop_length % self.spec_upsample:
             raise ValueError(f"hop_length {self.hop_length} is not divisible by spec_upsample {self.spec_upsample}")
+        if self.semantic_mode not in ("dual", "distill", "none"):
+            raise ValueError(f"semantic_mode must be dual, distill or none, got {self.semantic_mode!r}")
         if self.hop_length % 480:
             raise ValueError(f"hop_length {self.hop_length} must be a multiple of 480 (the SSL's 50 Hz at 24 kHz)")
         return self

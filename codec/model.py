@@ -32,7 +32,8 @@ class DualCodec(nn.Module):
         self.to16k = Resampler(cfg.sample_rate, SSLFrontEnd.sample_rate)
         self.pool = cfg.hop_length * SSLFrontEnd.frame_rate // cfg.sample_rate
         self.semantic_encoder = ConvNeXtStack(cfg.ssl.dim, cfg.semantic_dim, cfg.semantic_dim, cfg.semantic_layers, cfg.semantic_hidden)
-        self.semantic_vq = FactorizedVQ(cfg.semantic_dim, cfg.semantic_codebook_size, cfg.code_dim, cfg.dead_code_after, out_dim=cfg.latent_dim)
+        vq_in = cfg.semantic_dim if cfg.semantic_mode == "dual" else cfg.latent_dim  # ablations quantize the acoustic latent
+        self.semantic_vq = FactorizedVQ(vq_in, cfg.semantic_codebook_size, cfg.code_dim, cfg.dead_code_after, out_dim=cfg.latent_dim)
         self.semantic_decoder = ConvNeXtStack(cfg.latent_dim, cfg.semantic_dim, cfg.ssl.dim, cfg.semantic_layers, cfg.semantic_hidden)
         self.encoder, self.decoder = build_acoustic(cfg)
         self.acoustic_rvq = ResidualVQ(cfg.latent_dim, cfg.n_acoustic, cfg.acoustic_codebook_size, cfg.code_dim,
@@ -67,11 +68,11 @@ class DualCodec(nn.Module):
         h = F.pad(h, (0, want - h.shape[-1]), mode="replicate") if h.shape[-1] < want else h[..., :want]
         return F.avg_pool1d(h, self.pool) if self.pool > 1 else h
 
-    def _quantize(self, wav: torch.Tensor, n_acoustic: int | None = None) -> dict:
-        feats = self.semantic_features(wav)
-        s = self.semantic_encoder(feats)
-        s_q, s_codes, s_cb, s_cm = self.semantic_vq(s)
+    def _quantize(self, wav: torch.Tensor, n_acoustic: int | None = None, need_feats: bool = False) -> dict:
+        mode = self.cfg.semantic_mode
         a = self.encoder(wav)
+        feats = self.semantic_features(wav) if mode == "dual" or (mode == "distill" and need_feats) else None
+        s_q, s_codes, s_cb, s_cm = self.semantic_vq(self.semantic_encoder(feats) if mode == "dual" else a)
         r_q, a_codes, a_cb, a_cm = self.acoustic_rvq(a - s_q, n_acoustic)
         return {"feats": feats, "s_q": s_q, "z": s_q + r_q, "codes": torch.cat([s_codes[:, None], a_codes], 1),
                 "codebook_loss": s_cb.mean() + a_cb, "commitment_loss": s_cm.mean() + a_cm}
@@ -80,9 +81,10 @@ class DualCodec(nn.Module):
         """Training pass. ``wav: [B, 1, T]`` -> dict with ``audio [B, 1, T]``, ``codes``, and the losses
         ``semantic_loss`` (MSE to the normalized SSL features), ``codebook_loss``, ``commitment_loss``."""
         T = wav.shape[-1]
-        out = self._quantize(self._pad(wav))
+        out = self._quantize(self._pad(wav), need_feats=True)
         out["audio"] = self.decoder(out["z"])[..., :T]
-        out["semantic_loss"] = F.mse_loss(self.semantic_decoder(out["s_q"]), out["feats"])
+        feats = out["feats"]
+        out["semantic_loss"] = F.mse_loss(self.semantic_decoder(out["s_q"]), feats) if feats is not None else wav.new_zeros(())
         return out
 
     @torch.no_grad()

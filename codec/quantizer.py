@@ -24,6 +24,8 @@ class FactorizedVQ(nn.Module):
         # saved with training checkpoints so a resumed run restarts dead codes at the same steps
         self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long))
         self.register_buffer("used_recently", torch.zeros(codebook_size, dtype=torch.bool))
+        # running code frequencies (a metric only, not saved): codebook perplexity for logging
+        self.register_buffer("freq_ema", torch.full((codebook_size,), 1.0 / codebook_size), persistent=False)
 
     def _codes(self, z_e: torch.Tensor) -> torch.Tensor:
         """``z_e: [B, d, F]`` -> nearest code ids ``[B, F]`` (cosine, i.e. L2 on normalized vectors)."""
@@ -56,6 +58,8 @@ class FactorizedVQ(nn.Module):
     def _track(self, codes: torch.Tensor, z_e: torch.Tensor) -> None:
         used = torch.zeros_like(self.used_recently)
         used[codes.reshape(-1)] = True
+        counts = torch.bincount(codes.reshape(-1), minlength=self.codebook_size).float()
+        self.freq_ema.mul_(0.95).add_(0.05 * counts / counts.sum().clamp(min=1))
         self.used_recently |= used
         self.steps_unused = torch.where(used, torch.zeros_like(self.steps_unused), self.steps_unused + 1)
         if self.dead_after <= 0:
@@ -66,6 +70,11 @@ class FactorizedVQ(nn.Module):
             pick = pool[torch.randint(0, pool.shape[0], (dead.numel(),), device=pool.device)]
             self.codebook.weight.data[dead] = F.normalize(pick, dim=-1)
             self.steps_unused[dead] = 0
+
+    def perplexity_usage(self) -> float:
+        """Codebook perplexity of recent training batches / codebook size (1.0: every code used equally)."""
+        p = self.freq_ema / self.freq_ema.sum()
+        return float(torch.exp(-(p * torch.log(p.clamp(min=1e-12))).sum()) / self.codebook_size)
 
     def usage_fraction(self, reset: bool = True) -> float:
         """Fraction of codes used since the last reset (training steps only)."""

@@ -78,7 +78,6 @@ class CodecTask:
         if not self.train_paths:
             raise ValueError(f"{cfg.train_manifest}: no utterances")
         self.val_utts = read_manifest(cfg.val_manifest)[: cfg.val_utterances] if cfg.val_manifest else []
-        self.step = 0
 
     def modules(self) -> dict:
         mods = {"generator": self.codec}
@@ -96,11 +95,11 @@ class CodecTask:
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=True, drop_last=len(ds) >= self.cfg.batch_size,
                           generator=g, num_workers=0)
 
-    def train_step(self, wav: torch.Tensor, update) -> dict[str, float]:
+    def train_step(self, wav: torch.Tensor, update, step: int) -> dict[str, float]:
         w, logs = self.w, {}
         out = self.g(wav)
         fake = out["audio"]
-        use_gan = self.d is not None and self.step >= self.cfg.gan_start_step
+        use_gan = self.d is not None and step >= self.cfg.gan_start_step
         if use_gan:
             d_loss = discriminator_loss(self.d(wav), self.d(fake.detach()))
             logs["d_loss"], logs["d_grad"] = float(d_loss.detach()), update("discriminator", d_loss)
@@ -116,10 +115,9 @@ class CodecTask:
                     commitment=float(out["commitment_loss"].detach()), g_loss=float(loss.detach()))
         logs["g_grad"] = update("generator", loss)
         codec = self.acc.unwrap_model(self.g)
-        logs["usage/rvq1"] = codec.semantic_vq.usage_fraction(reset=False)
+        logs["usage/rvq1"] = codec.semantic_vq.perplexity_usage()  # codebook perplexity / size, recent batches
         for i, layer in enumerate(codec.acoustic_rvq.layers):
-            logs[f"usage/rvq{i + 2}"] = layer.usage_fraction(reset=False)
-        self.step += 1
+            logs[f"usage/rvq{i + 2}"] = layer.perplexity_usage()
         return logs
 
     def validate(self, accelerator, writer, step: int) -> dict[str, float]:

@@ -107,6 +107,24 @@ def cmd_reconstruct(a) -> int:
     return 0
 
 
+def cmd_extract_tokens(a) -> int:
+    import torch
+
+    from codec.extract import extract_tokens
+    from codec.tokenizer import load_tokenizer
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
+    if device == "cuda":
+        from accelerate import PartialState
+
+        device = PartialState().device
+    tok = load_tokenizer(a.tokenizer, device)
+    summary = extract_tokens(tok, a.manifest, a.out, batch_size=a.batch_size, max_seconds=a.max_seconds, device=device)
+    if summary:
+        print(json.dumps(summary))
+    return 0
+
+
 def cmd_codec_stats(a) -> int:
     from codec.config import get_config
     from codec.model import DualCodec
@@ -177,6 +195,15 @@ def add_parsers(sub) -> None:
     r.add_argument("--limit", type=int, default=None)
     r.add_argument("--device", default="cpu")
     r.set_defaults(func=cmd_reconstruct)
+
+    x = sub.add_parser("extract-tokens", help="manifest audio -> per-utterance codes + a manifest with code paths")
+    x.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID")
+    x.add_argument("--manifest", required=True)
+    x.add_argument("--out", required=True)
+    x.add_argument("--batch-size", type=int, default=8)
+    x.add_argument("--max-seconds", type=float, default=60.0)
+    x.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda")
+    x.set_defaults(func=cmd_extract_tokens)
 
     s = sub.add_parser("codec-stats", help="compute the SSL feature mean/std over a manifest and save them in a checkpoint")
     s.add_argument("--codec", required=True, help="preset, YAML, or checkpoint folder")

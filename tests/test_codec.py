@@ -122,7 +122,7 @@ def test_dead_codes_are_restarted():
     for _ in range(4):
         _, codes, _, _ = vq(torch.randn(4, 8, 50))
     _, codes, _, _ = vq(torch.randn(4, 8, 50))
-    assert codes.unique().numel() > 4 and vq.usage_fraction() > 0.25
+    assert codes.unique().numel() > 4 and vq.usage_fraction() > 0.25 and vq.perplexity_usage() > 2 / 16
 
 
 def test_presets_match_the_paper_sizes():
@@ -207,3 +207,44 @@ def test_load_tokenizer_by_name(codec, tmp_path):
         load_tokenizer("wavtokenizer:x")
     with pytest.raises(ValueError, match="expected dualcodec:PATH"):
         load_tokenizer("mimi")
+
+
+@pytest.mark.parametrize("mode", ["distill", "none"])
+def test_ablation_modes(mode):
+    """The paper's ablation: RVQ-1 on the acoustic latent, with (distill) or without (none) an SSL target."""
+    torch.manual_seed(0)
+    cfg = tiny_config()
+    cfg.semantic_mode = mode
+    m = DualCodec(cfg.validate()).train()
+    out = m(_wav(2, 9600))
+    assert out["audio"].shape == (2, 1, 9600) and out["codes"].shape == (2, 4, 10)
+    assert (float(out["semantic_loss"]) > 0) == (mode == "distill")
+    m.eval()
+    assert m.decode(m.encode(_wav(1))[:, :1], lengths=24000).shape == (1, 1, 24000)
+
+
+def test_extract_tokens_batched_resumable_and_skipping(codec, tmp_path, tiny_corpus, capsys):
+    from data.corpora import read_libritts
+    from data.manifest import read_manifest, write_manifest
+
+    codec.save_pretrained(tmp_path / "ckpt")
+    utts = read_libritts(tiny_corpus)[:5]
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    utts[2].audio = str(bad)
+    write_manifest(tmp_path / "m.jsonl", utts)
+    args = ["extract-tokens", "--tokenizer", f"dualcodec:{tmp_path / 'ckpt'}", "--manifest", str(tmp_path / "m.jsonl"),
+            "--out", str(tmp_path / "tok"), "--batch-size", "3", "--device", "cpu"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary == {"out": str(tmp_path / "tok"), "utterances": 4, "skipped": 1, "processes": 1}
+    assert "bad.wav: corrupt or unsupported audio" in (tmp_path / "tok/skipped.txt").read_text()
+    rows = read_manifest(tmp_path / "tok/manifest.jsonl")
+    u = rows[0]
+    codes = np.load(tmp_path / "tok" / u.extra["codes"])
+    wav, _ = __import__("data.audio", fromlist=["x"]).load_audio(u.audio, 24000)
+    single = codec.encode(torch.from_numpy(wav)[None, None])[0].numpy()
+    assert codes.dtype == np.int16 and np.array_equal(codes, single)  # batched == one by one
+    mtime = (tmp_path / "tok" / u.extra["codes"]).stat().st_mtime_ns
+    assert main(args) == 0  # resume: nothing re-encoded
+    assert (tmp_path / "tok" / u.extra["codes"]).stat().st_mtime_ns == mtime

@@ -4,7 +4,7 @@ A stage supplies a *task* object:
 
 - ``modules() -> dict[str, nn.Module]``: every trainable module by name ("generator", "discriminator"...);
   each gets its own AdamW and warmup + cosine schedule (``TrainConfig.optim`` overrides per name);
-- ``train_step(batch, update) -> dict[str, float]``: computes losses and calls ``update(name, loss)``
+- ``train_step(batch, update, step) -> dict[str, float]``: computes losses and calls ``update(name, loss)``
   for each optimizer in the order it wants (a GAN: discriminator first, then generator); ``update``
   does backward, clipping, the optimizer and scheduler step, and zeroes the gradients;
 - ``validate(loader, accelerator, writer, step) -> dict[str, float]`` (optional);
@@ -122,7 +122,7 @@ class Trainer:
                     continue  # resumed mid-epoch: skip what was consumed
                 for m in self.modules.values():
                     m.train()
-                logs = self.task.train_step(_to(batch, acc.device), self.update)
+                logs = self.task.train_step(_to(batch, acc.device), self.update, self.step)
                 self.step += 1
                 self.batch_in_epoch = i + 1
                 logs["lr"] = self.scheds[self.names[0]].get_last_lr()[0]
