@@ -115,6 +115,10 @@ PRESETS = {
     "tiny-25hz": lambda: _preset(hop_length=960, stream="spectral", latent_dim=256, spec_dim=256, spec_layers=4, spec_hidden=768,
                                  spec_upsample=4, ssl=_offline_teacher(), semantic_dim=256, semantic_layers=2, semantic_hidden=768,
                                  semantic_codebook_size=1024, n_acoustic=7, acoustic_codebook_size=1024),
+    # the paper's waveform stream at tiny size, to compare the two acoustic streams on a CPU
+    "tiny-12hz-dac": lambda: _preset(hop_length=1920, stream="dac", latent_dim=256, encoder_dim=8, encoder_rates=[4, 5, 6, 8, 2],
+                                     decoder_dim=512, ssl=_offline_teacher(), semantic_dim=256, semantic_layers=2, semantic_hidden=768,
+                                     semantic_codebook_size=1024, n_acoustic=7, acoustic_codebook_size=1024),
 }
 
 

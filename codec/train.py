@@ -28,6 +28,7 @@ LOSS_WEIGHTS = {"mel": 15.0, "adv": 1.0, "fm": 2.0, "codebook": 1.0, "commitment
 class CodecTrainConfig:
     model: str | dict = "tiny-12hz"     # preset name, YAML path, checkpoint folder, or a dict of config fields
     init: str | None = None             # checkpoint to start from (e.g. the output of `dualtts codec-stats`)
+    ssl_stats_from: str | None = None   # or: a fresh model that takes only the SSL mean/std from this checkpoint
     train_manifest: str = ""
     val_manifest: str | None = None
     segment_seconds: float = 0.96
@@ -69,8 +70,13 @@ class CodecTask:
         if cfg.init:
             self.codec = DualCodec.from_pretrained(cfg.init).train()
         else:
-            model_cfg = DualCodecConfig.from_dict(cfg.model) if isinstance(cfg.model, dict) else get_config(cfg.model)
-            self.codec = DualCodec(model_cfg)
+            self.codec = DualCodec(model_config(cfg.model))
+            if cfg.ssl_stats_from:
+                from safetensors.torch import load_file
+
+                sd = load_file(str(Path(cfg.ssl_stats_from) / "model.safetensors"))
+                self.codec.ssl.mean.copy_(sd["ssl.mean"])
+                self.codec.ssl.std.copy_(sd["ssl.std"])
         self.disc = Discriminator(channels=cfg.disc_channels) if cfg.gan else None
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate)
         self.w = {**LOSS_WEIGHTS, **cfg.loss}
@@ -141,6 +147,17 @@ class CodecTask:
 
     def save_extra(self, folder: Path) -> None:
         self.acc.unwrap_model(self.g).save_pretrained(folder / "codec")
+
+
+def model_config(model: str | dict) -> DualCodecConfig:
+    """A preset name / YAML / checkpoint, a dict of fields, or ``{"preset": NAME, **overrides}``."""
+    if isinstance(model, dict):
+        d = dict(model)
+        base = get_config(d.pop("preset")).to_dict() if "preset" in d else {}
+        if isinstance(d.get("ssl"), dict) and isinstance(base.get("ssl"), dict):
+            d["ssl"] = {**base["ssl"], **d["ssl"]}
+        return DualCodecConfig.from_dict({**base, **d})
+    return get_config(model)
 
 
 def reconstruction_metrics(ref: np.ndarray, hyp: np.ndarray, sr: int, mel_loss: MultiScaleMelLoss) -> dict[str, float]:
