@@ -109,6 +109,8 @@ def _offline_teacher() -> SSLConfig:
 PRESETS = {
     "12hz": lambda: _preset(),
     "25hz": lambda: _preset(hop_length=960, encoder_dim=64, encoder_rates=[4, 5, 6, 8], n_acoustic=11, acoustic_codebook_size=1024),
+    # reference-size 12.5 Hz codec with the frame-rate spectral stream (fast decoding on CPUs)
+    "12hz-istft": lambda: _preset(stream="spectral", spec_dim=768, spec_layers=6, spec_hidden=1920, spec_upsample=8),
     "tiny-12hz": lambda: _preset(hop_length=1920, stream="spectral", latent_dim=256, spec_dim=256, spec_layers=4, spec_hidden=768,
                                  spec_upsample=8, ssl=_offline_teacher(), semantic_dim=256, semantic_layers=2, semantic_hidden=768,
                                  semantic_codebook_size=1024, n_acoustic=7, acoustic_codebook_size=1024),

@@ -127,7 +127,7 @@ def test_dead_codes_are_restarted():
 
 def test_presets_match_the_paper_sizes():
     sizes = {}
-    for name, target in (("12hz", 84e6), ("25hz", 102e6)):
+    for name, target in (("12hz", 84e6), ("25hz", 102e6), ("12hz-istft", 84e6)):
         from dualtts.codec_cli import _stub_ssl
 
         cfg = PRESETS[name]()
