@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -16,6 +18,9 @@ def test_load_resamples_and_round_trips(speech_dir, tmp_path):
     assert sr2 == 24000 and len(back) == len(wav)
     assert np.max(np.abs(back - wav)) < 2e-4  # 16-bit quantization only
     assert sf.info(str(out)).subtype == "PCM_16"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not the 0600 of a temporary file
 
 
 @pytest.mark.parametrize("ext", [".flac", ".ogg", ".mp3"])

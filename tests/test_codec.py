@@ -248,3 +248,21 @@ def test_extract_tokens_batched_resumable_and_skipping(codec, tmp_path, tiny_cor
     mtime = (tmp_path / "tok" / u.extra["codes"]).stat().st_mtime_ns
     assert main(args) == 0  # resume: nothing re-encoded
     assert (tmp_path / "tok" / u.extra["codes"]).stat().st_mtime_ns == mtime
+
+
+def test_the_committed_mini_checkpoint_reconstructs_speech(speech_dir):
+    """recipes/mini/checkpoints/tiny-12hz: trained by recipes/mini/codec.sh, kept for the later stages."""
+    from pathlib import Path
+
+    from data.audio import load_audio
+    from dualtts import metrics as M
+
+    codec = DualCodec.from_pretrained(Path(__file__).resolve().parents[1] / "recipes/mini/checkpoints/tiny-12hz")
+    wav, _ = load_audio(speech_dir / "female_a.wav", 24000)
+    x = torch.from_numpy(wav)[None, None]
+    codes = codec.encode(x)
+    assert codes.shape[1] == 8 and codec.frame_rate == 12.5
+    y = codec.decode(codes, lengths=x.shape[-1])[0, 0].numpy()
+    semantic = codec.decode(codes[:, :1], lengths=x.shape[-1])[0, 0].numpy()
+    stoi_all, stoi_sem = M.stoi([wav], [y]).mean, M.stoi([wav], [semantic]).mean
+    assert stoi_all > 0.55 and stoi_all > stoi_sem - 0.02, (stoi_all, stoi_sem)
