@@ -65,7 +65,25 @@ def _check_codes(codes: torch.Tensor, q_max: int) -> None:
         raise ValueError(f"expected codes [B, q, F] with 1 <= q <= {q_max}, got {tuple(codes.shape)}")
 
 
-class MimiTokenizer(nn.Module):
+class _HFCodecTokenizer(nn.Module):
+    """Shared part of the transformers adapters: frame counting and per-length batch encoding."""
+
+    n: int
+    sample_rate: int
+    frame_rate: float
+
+    def _frames(self, T: int) -> int:
+        return math.ceil(T * self.frame_rate / self.sample_rate)
+
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def encode(self, wav: torch.Tensor, lengths=None) -> torch.Tensor:
+        return encode_per_length(self._encode, wav, lengths, self._frames, self.n)
+
+
+class MimiTokenizer(_HFCodecTokenizer):
     """transformers' ``MimiModel`` (``kyutai/mimi`` for users; any ``MimiConfig`` in tests)."""
 
     def __init__(self, model, num_quantizers: int | None = None):
@@ -82,12 +100,8 @@ class MimiTokenizer(nn.Module):
 
         return cls(MimiModel.from_pretrained(name), num_quantizers)
 
-    def _frames(self, T: int) -> int:
-        return math.ceil(T * self.frame_rate / self.sample_rate)
-
-    @torch.no_grad()
-    def encode(self, wav: torch.Tensor, lengths=None) -> torch.Tensor:
-        return encode_per_length(lambda w: self.model.encode(w, num_quantizers=self.n).audio_codes, wav, lengths, self._frames, self.n)
+    def _encode(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.model.encode(wav, num_quantizers=self.n).audio_codes
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         _check_codes(codes, self.n)
@@ -102,7 +116,7 @@ class MimiTokenizer(nn.Module):
         return trim(wav, lengths if lengths is not None else round(codes.shape[-1] * self.sample_rate / self.frame_rate))
 
 
-class EncodecTokenizer(nn.Module):
+class EncodecTokenizer(_HFCodecTokenizer):
     """transformers' ``EncodecModel`` at a fixed bandwidth (``facebook/encodec_24khz`` for users)."""
 
     def __init__(self, model, bandwidth: float | None = None):
@@ -121,18 +135,11 @@ class EncodecTokenizer(nn.Module):
 
         return cls(EncodecModel.from_pretrained(name), bandwidth)
 
-    def _frames(self, T: int) -> int:
-        return math.ceil(T * self.frame_rate / self.sample_rate)
-
     def _encode(self, wav: torch.Tensor) -> torch.Tensor:
         out = self.model.encode(wav, bandwidth=self.bandwidth)
         if out.audio_codes.shape[0] != 1:
             raise ValueError("chunked EnCodec models (48 kHz) are not supported by this adapter")
         return out.audio_codes[0]
-
-    @torch.no_grad()
-    def encode(self, wav: torch.Tensor, lengths=None) -> torch.Tensor:
-        return encode_per_length(self._encode, wav, lengths, self._frames, self.n)
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
         _check_codes(codes, self.n)
