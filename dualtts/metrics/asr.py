@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from pathlib import Path
 from typing import Sequence
 
 from data.packaged_models import resolve_model
