@@ -106,6 +106,16 @@ class DualCodec(nn.Module):
         return z
 
     @torch.no_grad()
+    def quantize_acoustic(self, latent: torch.Tensor) -> torch.Tensor:
+        """The acoustic part of a latent (``embed(codes) - embed(codes[:, :1])``, ``[B, latent, F]``) -> its
+        acoustic codes ``[B, Q-1, F]`` (what the flow stage's ``--as-codes`` uses)."""
+        was = self.acoustic_rvq.training
+        self.acoustic_rvq.eval()
+        codes = self.acoustic_rvq(latent)[1]
+        self.acoustic_rvq.train(was)
+        return codes
+
+    @torch.no_grad()
     def decode(self, codes: torch.Tensor, lengths: int | list[int] | None = None) -> torch.Tensor:
         """``codes: [B, q, F]`` -> ``wav [B, 1, F*hop]``, trimmed to ``lengths`` when given (int: all items).
 

@@ -185,21 +185,6 @@ def reconstruction_metrics(ref: np.ndarray, hyp: np.ndarray, sr: int, mel_loss: 
 
 def load_train_config(path: str | None, overrides: list[str] = ()) -> CodecTrainConfig:
     """YAML (sections: the CodecTrainConfig fields, ``train:`` for TrainConfig) + ``a.b=value`` overrides."""
-    import yaml
+    from training.config import load_stage_config
 
-    d = yaml.safe_load(Path(path).read_text(encoding="utf-8")) if path else {}
-    d = d or {}
-    for o in overrides:
-        key, sep, val = o.partition("=")
-        if not sep:
-            raise ValueError(f"override {o!r}: expected key=value")
-        node = d
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(val)
-    train = TrainConfig(**d.pop("train", {}))
-    unknown = set(d) - set(CodecTrainConfig.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"unknown codec training field(s): {', '.join(sorted(unknown))}")
-    return CodecTrainConfig(**d, train=train)
+    return load_stage_config(CodecTrainConfig, path, overrides, stage="codec")

@@ -163,9 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--language", default="en-us")
     ph.set_defaults(func=cmd_phonemize)
 
-    from dualtts.codec_cli import add_parsers
+    from dualtts import codec_cli, tts_cli
 
-    add_parsers(sub)
+    codec_cli.add_parsers(sub)
+    tts_cli.add_parsers(sub)
     return p
 
 

@@ -1,7 +1,6 @@
 """``dualtts encode | decode | codec-info | codec-stats``: the codec from the command line."""
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -143,15 +142,21 @@ def cmd_codec_stats(a) -> int:
     return 0
 
 
+# stage -> (module, task class, config loader)
+STAGES = {"codec": ("codec.train", "CodecTask", "load_train_config"),
+          "lm": ("lm.train", "LMTask", "load_lm_train_config"),
+          "flow": ("flow.train", "FlowTask", "load_flow_train_config")}
+
+
 def cmd_train(a) -> int:
+    import importlib
+
     from training.loop import Trainer
 
-    if a.stage != "codec":
-        raise ValueError(f"training stage {a.stage!r} is not available yet (codec only)")
-    from codec.train import CodecTask, load_train_config
-
-    cfg = load_train_config(a.config, a.overrides)
-    trainer = Trainer(cfg.train, CodecTask(cfg))
+    mod, task_cls, loader = STAGES[a.stage]
+    mod = importlib.import_module(mod)
+    cfg = getattr(mod, loader)(a.config, a.overrides)
+    trainer = Trainer(cfg.train, getattr(mod, task_cls)(cfg))
     result = trainer.fit(resume=not a.no_resume)
     last = result["history"][-1] if result["history"] else {}
     print(json.dumps({"step": result["step"], "out_dir": cfg.train.out_dir, **{k: round(v, 4) for k, v in last.items() if k != "step"}}))
@@ -159,8 +164,8 @@ def cmd_train(a) -> int:
 
 
 def add_parsers(sub) -> None:
-    t = sub.add_parser("train", help="train a stage: dualtts train codec --config YAML [section.key=value ...]")
-    t.add_argument("stage", choices=["codec"])
+    t = sub.add_parser("train", help="train a stage: dualtts train codec|lm|flow --config YAML [section.key=value ...]")
+    t.add_argument("stage", choices=list(STAGES))
     t.add_argument("--config", help="YAML with the training settings (see recipes/mini/codec.yaml)")
     t.add_argument("--no-resume", action="store_true", help="start over even if out_dir has checkpoints")
     t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.max_steps=100 batch_size=4")

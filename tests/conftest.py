@@ -13,6 +13,14 @@ import soundfile as sf
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+# a DualCodec small enough to train in a test: spectral stream, random Whisper-shaped SSL front end
+TINY_CODEC = {
+    "hop_length": 960, "stream": "spectral", "latent_dim": 32, "spec_dim": 32, "spec_layers": 1, "spec_hidden": 64, "spec_upsample": 4,
+    "ssl": {"kind": "whisper", "source": "random", "layer": -1, "config": {"d_model": 32, "encoder_layers": 1, "encoder_ffn_dim": 64}},
+    "semantic_dim": 32, "semantic_layers": 1, "semantic_hidden": 64, "semantic_codebook_size": 64, "n_acoustic": 3,
+    "acoustic_codebook_size": 32,
+}
+
 TEXT_A = "Please call me back tomorrow morning after nine."
 TEXT_B = "The weather today is cold and windy with some rain."
 
@@ -50,3 +58,39 @@ def tiny_corpus(tmp_path_factory) -> Path:
 def write_wav(path: Path, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> Path:
     sf.write(str(path), wav, sr, subtype=subtype)
     return path
+
+
+@pytest.fixture(scope="session")
+def manifests(tiny_corpus, tmp_path_factory) -> Path:
+    """train/dev/test.jsonl + symbols.json of the tiny corpus (dualtts prepare)."""
+    from data.corpora import read_libritts
+    from data.prepare import prepare_manifests
+
+    out = tmp_path_factory.mktemp("manifests")
+    prepare_manifests(read_libritts(tiny_corpus), out, corpus_root=tiny_corpus)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_codec(tmp_path_factory) -> Path:
+    """A random-weight TINY_CODEC checkpoint folder (25 Hz, 1 + 3 layers)."""
+    import torch
+
+    from codec.config import DualCodecConfig
+    from codec.model import DualCodec
+
+    torch.manual_seed(0)
+    return DualCodec(DualCodecConfig.from_dict(TINY_CODEC)).save_pretrained(tmp_path_factory.mktemp("codec") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def token_manifests(manifests, tiny_codec, tmp_path_factory) -> Path:
+    """``<split>/manifest.jsonl`` + codes of the tiny corpus under ``tiny_codec`` (dualtts extract-tokens)."""
+    from codec.extract import extract_tokens
+    from codec.model import DualCodec
+
+    out = tmp_path_factory.mktemp("tokens")
+    codec = DualCodec.from_pretrained(tiny_codec)
+    for split in ("train", "test"):
+        extract_tokens(codec, manifests / f"{split}.jsonl", out / split)
+    return out

@@ -5,30 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 import yaml
 
 from codec.train import CodecTask, load_train_config
 from training.loop import Trainer
 
-TINY_MODEL = {
-    "hop_length": 960, "stream": "spectral", "latent_dim": 32, "spec_dim": 32, "spec_layers": 1, "spec_hidden": 64, "spec_upsample": 4,
-    "ssl": {"kind": "whisper", "source": "random", "layer": -1, "config": {"d_model": 32, "encoder_layers": 1, "encoder_ffn_dim": 64}},
-    "semantic_dim": 32, "semantic_layers": 1, "semantic_hidden": 64, "semantic_codebook_size": 64, "n_acoustic": 3,
-    "acoustic_codebook_size": 32,
-}
-
-
-@pytest.fixture(scope="module")
-def manifests(tiny_corpus, tmp_path_factory):
-    from data.corpora import read_libritts
-    from data.prepare import prepare_manifests
-
-    out = tmp_path_factory.mktemp("manifests")
-    prepare_manifests(read_libritts(tiny_corpus), out, corpus_root=tiny_corpus)
-    return out
-
+from conftest import TINY_CODEC as TINY_MODEL
 
 def _config(manifests, out_dir, **train):
     d = {"model": TINY_MODEL, "train_manifest": str(manifests / "train.jsonl"), "val_manifest": str(manifests / "test.jsonl"),

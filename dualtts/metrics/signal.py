@@ -5,12 +5,11 @@ a few samples); they are not time-aligned beyond that.
 """
 from __future__ import annotations
 
-import functools
 from typing import Sequence
 
 import numpy as np
-import torch
 
+from data.features import mel_l1
 from dualtts.metrics.common import DEFAULT_SR, AudioLike, Score, check_pairs, to_16k
 
 PESQ_MAX = 4.644  # wideband PESQ of a signal against itself
@@ -45,25 +44,11 @@ def stoi(ref_wavs: Sequence[AudioLike], wavs: Sequence[AudioLike], sample_rate: 
     return Score.of([float(_stoi(*_pair(r, h, sample_rate), 16000, extended=extended)) for r, h in zip(ref_wavs, wavs)])
 
 
-@functools.lru_cache(maxsize=4)
-def _mel_fb(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    import librosa
-
-    return torch.from_numpy(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)).float()
-
-
-def log_mel(wav: np.ndarray, sr: int = 16000, n_fft: int = 1024, hop: int = 256, n_mels: int = 80) -> torch.Tensor:
-    """``wav: [T]`` -> log-mel ``[n_mels, F]`` (natural log, floor 1e-5), torch STFT."""
-    x = torch.as_tensor(wav, dtype=torch.float32)
-    spec = torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft), return_complex=True).abs()
-    return torch.log(torch.clamp(_mel_fb(sr, n_fft, n_mels) @ spec, min=1e-5))
-
-
 def mel_distance(ref_wavs: Sequence[AudioLike], wavs: Sequence[AudioLike], sample_rate: int = DEFAULT_SR) -> Score:
     """Mean absolute log-mel difference (lower is better; 0 for identical audio)."""
     check_pairs(ref_wavs, wavs, "mel_distance")
     items = []
     for ref, hyp in zip(ref_wavs, wavs):
         r, h = _pair(ref, hyp, sample_rate)
-        items.append(float((log_mel(r) - log_mel(h)).abs().mean()))
+        items.append(mel_l1(r, h))
     return Score.of(items)

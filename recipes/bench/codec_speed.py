@@ -14,24 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import platform
-import resource
-import statistics
-import time
 
 import torch
-
-
-def _time(fn, repeats: int) -> float:
-    with torch.inference_mode():
-        fn()  # warm-up
-        ts = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+from common import median_time, run_isolated
 
 
 def _wav(batch: int, seconds: float, sr: int = 24000) -> torch.Tensor:
@@ -61,7 +47,7 @@ def measure_dualcodec(preset: str, batch: int, seconds: float, repeats: int) -> 
         m.acoustic_rvq(m.encoder(xp) - s_q)
 
     codes = torch.zeros(batch, len(m.codebook_sizes), m.frames(x.shape[-1]), dtype=torch.long)
-    return {"encode_s": _time(enc, repeats), "decode_s": _time(lambda: m.decode(codes), repeats),
+    return {"encode_s": median_time(enc, repeats), "decode_s": median_time(lambda: m.decode(codes), repeats),
             "params_without_ssl_M": round(m.num_params() / 1e6, 2)}
 
 
@@ -76,7 +62,7 @@ def measure_ssl(kind: str, batch: int, seconds: float, repeats: int) -> dict:
         cfg = SSLConfig(kind="whisper", source="ct2:base", layer=-1)
     fe = SSLFrontEnd(cfg)
     x = _wav(batch, seconds, 16000)[:, 0]
-    return {"encode_s": _time(lambda: fe(x), repeats), "params_M": round(sum(p.numel() for p in fe.parameters()) / 1e6, 1)}
+    return {"encode_s": median_time(lambda: fe(x), repeats), "params_M": round(sum(p.numel() for p in fe.parameters()) / 1e6, 1)}
 
 
 def measure_mimi(batch: int, seconds: float, repeats: int) -> dict:
@@ -85,8 +71,8 @@ def measure_mimi(batch: int, seconds: float, repeats: int) -> dict:
     m = MimiModel(MimiConfig()).eval()
     x = _wav(batch, seconds)
     codes = m.encode(x, num_quantizers=8).audio_codes
-    return {"encode_s": _time(lambda: m.encode(x, num_quantizers=8), repeats),
-            "decode_s": _time(lambda: m.decode(codes), repeats), "layers": 8,
+    return {"encode_s": median_time(lambda: m.encode(x, num_quantizers=8), repeats),
+            "decode_s": median_time(lambda: m.decode(codes), repeats), "layers": 8,
             "params_M": round(sum(p.numel() for p in m.parameters()) / 1e6, 1)}
 
 
@@ -96,29 +82,9 @@ def measure_encodec(batch: int, seconds: float, repeats: int) -> dict:
     m = EncodecModel(EncodecConfig()).eval()
     x = _wav(batch, seconds)
     out = m.encode(x, bandwidth=6.0)
-    return {"encode_s": _time(lambda: m.encode(x, bandwidth=6.0), repeats),
-            "decode_s": _time(lambda: m.decode(out.audio_codes, out.audio_scales), repeats), "bandwidth_kbps": 6.0,
+    return {"encode_s": median_time(lambda: m.encode(x, bandwidth=6.0), repeats),
+            "decode_s": median_time(lambda: m.decode(out.audio_codes, out.audio_scales), repeats), "bandwidth_kbps": 6.0,
             "params_M": round(sum(p.numel() for p in m.parameters()) / 1e6, 1)}
-
-
-def _child(q, threads, fn, args):
-    torch.set_num_threads(threads)
-    try:
-        res = fn(*args)
-        res["peak_rss_MB"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        q.put(res)
-    except Exception as e:  # report, don't hide
-        q.put({"error": f"{type(e).__name__}: {e}"})
-
-
-def run(fn, threads, *args) -> dict:
-    ctx = mp.get_context("fork")
-    q = ctx.Queue()
-    p = ctx.Process(target=_child, args=(q, threads, fn, args))
-    p.start()
-    res = q.get()
-    p.join()
-    return res
 
 
 def main() -> None:
@@ -135,7 +101,7 @@ def main() -> None:
     for b in a.batches:
         for name, fn, args in ([(p, measure_dualcodec, (p,)) for p in a.presets]
                                + [("mimi", measure_mimi, ()), ("encodec_24khz", measure_encodec, ())]):
-            r = run(fn, a.threads, *args, b, a.seconds, a.repeats)
+            r = run_isolated(fn, a.threads, *args, b, a.seconds, a.repeats)
             for k in ("encode_s", "decode_s"):
                 if k in r:
                     r[k.replace("_s", "_rtf")] = round(r[k] / audio(b), 4)
@@ -143,7 +109,7 @@ def main() -> None:
             print(name, b, r, flush=True)
     ssl_rows = {}
     for kind in ("w2v-bert-2.0-l17", "whisper-base-ct2"):
-        r = run(measure_ssl, a.threads, kind, 1, a.seconds, max(1, a.repeats - 1))
+        r = run_isolated(measure_ssl, a.threads, kind, 1, a.seconds, max(1, a.repeats - 1))
         if "encode_s" in r:
             r["encode_rtf"] = round(r["encode_s"] / a.seconds, 4)
         ssl_rows[kind] = {"batch1": r}

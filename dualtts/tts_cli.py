@@ -1,0 +1,82 @@
+"""Subcommands of the TTS stages: ``lm-generate`` and ``flow-generate`` on zero-shot pairs of a token manifest."""
+from __future__ import annotations
+
+import json
+
+
+def _device(name: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+def _tokenizer(spec: str, device: str):
+    from codec.tokenizer import load_tokenizer
+
+    return load_tokenizer(spec if ":" in spec else f"dualcodec:{spec}", device).eval()
+
+
+def cmd_lm_generate(a) -> int:
+    from dualtts.zeroshot import lm_generate, quantize_for_cpu
+    from lm.model import SemanticLM
+
+    device = _device(a.device)
+    lm = SemanticLM.from_pretrained(a.lm, device)
+    symbols = lm.symbols()
+    if symbols is None:
+        raise FileNotFoundError(f"{a.lm}: no symbols.json (the phoneme table) in the LM checkpoint")
+    lm = quantize_for_cpu(lm, a.quantize)
+    sampling = {k: v for k, v in dict(temperature=a.temperature, top_k=a.top_k, top_p=a.top_p,
+                                      repetition_penalty=a.repetition_penalty).items() if v is not None}
+    summary = lm_generate(lm, _tokenizer(a.tokenizer, device), symbols, a.manifest, a.out, per_speaker=a.per_speaker,
+                          batch_size=a.batch_size, seed=a.seed, **sampling)
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_flow_generate(a) -> int:
+    from dualtts.zeroshot import flow_generate
+    from flow.model import AcousticFlow
+
+    device = _device(a.device)
+    flow = AcousticFlow.from_pretrained(a.flow, device)
+    summary = flow_generate(flow, _tokenizer(a.tokenizer, device), a.manifest, a.out, per_speaker=a.per_speaker,
+                            tokens_dir=a.tokens, prompt_seconds=a.prompt_seconds, as_codes=a.as_codes, seed=a.seed,
+                            steps=a.steps, method=a.method, cfg_scale=a.cfg_scale, sway=None if a.sway == "none" else float(a.sway))
+    print(json.dumps(summary))
+    return 0
+
+
+def add_parsers(sub) -> None:
+    g = sub.add_parser("lm-generate", help="zero-shot pairs of a token manifest -> LM tokens decoded semantic-only (OUT/<id>.wav)")
+    g.add_argument("--lm", required=True, help="LM checkpoint folder (…/checkpoints/step-N/lm)")
+    g.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID (the one the tokens came from)")
+    g.add_argument("--manifest", required=True, help="token manifest of held-out speakers (dualtts extract-tokens)")
+    g.add_argument("--out", required=True)
+    g.add_argument("--per-speaker", type=int, default=None, help="targets per speaker (default: all)")
+    g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--temperature", type=float)
+    g.add_argument("--top-k", type=int)
+    g.add_argument("--top-p", type=float)
+    g.add_argument("--repetition-penalty", type=float)
+    g.add_argument("--quantize", default="none", choices=["none", "bf16", "int8"], help="inference weights (int8: CPU)")
+    g.add_argument("--device", default="auto")
+    g.set_defaults(func=cmd_lm_generate)
+
+    f = sub.add_parser("flow-generate", help="zero-shot pairs of a token manifest -> acoustic layers filled in by the flow stage (OUT/<id>.wav)")
+    f.add_argument("--flow", required=True, help="flow checkpoint folder (…/checkpoints/step-N/flow)")
+    f.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID (the one the tokens came from)")
+    f.add_argument("--manifest", required=True, help="token manifest of held-out speakers (dualtts extract-tokens)")
+    f.add_argument("--out", required=True)
+    f.add_argument("--tokens", help="folder of first-layer tokens <id>.npy (lm-generate output); default: the ground truth")
+    f.add_argument("--per-speaker", type=int, default=None)
+    f.add_argument("--prompt-seconds", type=float, default=3.0)
+    f.add_argument("--steps", type=int, default=16)
+    f.add_argument("--method", default="euler", choices=["euler", "midpoint"])
+    f.add_argument("--cfg-scale", type=float, default=2.0)
+    f.add_argument("--sway", default="-1", help="sway coefficient of the time grid, or none (uniform)")
+    f.add_argument("--as-codes", action="store_true", help="re-quantize the latent into acoustic codes before decoding")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--device", default="auto")
+    f.set_defaults(func=cmd_flow_generate)

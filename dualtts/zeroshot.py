@@ -1,0 +1,124 @@
+"""Zero-shot evaluation sets and the stage-wise generators used by the recipes.
+
+A *pair* is (target, prompt): a held-out utterance and another utterance of the same speaker that
+plays the voice prompt. ``lm_generate`` samples the target's first-layer tokens from phonemes
+(prompt text + target text) and the prompt's tokens, and writes them decoded semantic-only
+(``OUT/<id>.wav``) with the tokens (``OUT/<id>.npy``), ready for ``dualtts evaluate``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from data.manifest import Utterance, read_manifest
+
+
+def zero_shot_pairs(manifest: str | Path, per_speaker: int | None = None) -> list[tuple[Utterance, Utterance]]:
+    """The first ``per_speaker`` utterances of each speaker, each prompted by the speaker's next utterance."""
+    by_spk: dict[str, list[Utterance]] = defaultdict(list)
+    for u in read_manifest(manifest):
+        by_spk[u.speaker].append(u)
+    pairs = []
+    for spk, utts in by_spk.items():
+        if len(utts) < 2:
+            print(f"{manifest}: speaker {spk} has one utterance, no prompt: skipped", file=sys.stderr)
+            continue
+        n = len(utts) if per_speaker is None else min(per_speaker, len(utts))
+        pairs += [(utts[i], utts[(i + 1) % len(utts)]) for i in range(n)]
+    if not pairs:
+        raise ValueError(f"{manifest}: no speaker with two or more utterances")
+    return pairs
+
+
+def load_codes(manifest: str | Path, u: Utterance) -> np.ndarray:
+    """codes [Q, F] of a token-manifest row (``codes`` relative to the manifest's folder)."""
+    if "codes" not in u.extra:
+        raise ValueError(f"{manifest}: utterance {u.id} has no 'codes' (run dualtts extract-tokens first)")
+    p = Path(u.extra["codes"])
+    return np.load(p if p.is_absolute() else Path(manifest).parent / p, allow_pickle=False)
+
+
+def quantize_for_cpu(model: torch.nn.Module, mode: str) -> torch.nn.Module:
+    """Inference weights: ``none`` (as is), ``bf16``, or ``int8`` (dynamic int8 Linear layers, CPU only)."""
+    if mode in ("none", "fp32", None):
+        return model
+    if mode == "bf16":
+        return model.to(torch.bfloat16)
+    if mode == "int8":
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    raise ValueError(f"quantize {mode!r}: expected none, bf16 or int8")
+
+
+def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, per_speaker: int | None = None,
+                batch_size: int = 8, seed: int = 0, **sampling) -> dict:
+    """Generate every pair's target tokens and write them decoded semantic-only. Returns a summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = zero_shot_pairs(manifest, per_speaker)
+    from data.audio import save_audio
+
+    lengths = []
+    for i in tqdm(range(0, len(pairs), batch_size), desc="lm-generate", unit="batch", file=sys.stderr, disable=None):
+        chunk = pairs[i: i + batch_size]
+        phon, prompts, n_target = [], [], []
+        for tgt, pr in chunk:
+            src = f"{manifest}:{tgt.id}"
+            t_ph = symbols.encode(tgt.phonemes or "", source=src)
+            phon.append(torch.tensor(symbols.encode(f"{pr.phonemes or ''} {tgt.phonemes or ''}", source=src)))
+            prompts.append(torch.from_numpy(load_codes(manifest, pr)[0].astype(np.int64)))
+            n_target.append(len(t_ph))
+        toks = lm.generate(phon, prompts, seed=seed, target_phonemes=n_target, **sampling)
+        for (tgt, _), row in zip(chunk, toks):
+            row = row[row >= 0].cpu()
+            lengths.append(len(row))
+            np.save(out / f"{tgt.id}.npy", row.numpy().astype(np.int32))
+            if len(row) == 0:
+                continue
+            with torch.inference_mode():
+                wav = tokenizer.decode(row[None, None].to(next(tokenizer.parameters()).device))
+            save_audio(out / f"{tgt.id}.wav", wav[0, 0].float().cpu().numpy(), tokenizer.sample_rate)
+    summary = {"out": str(out), "pairs": len(pairs), "mean_tokens": float(np.mean(lengths)),
+               "empty": int(sum(n == 0 for n in lengths))}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def flow_generate(flow, tokenizer, manifest: str | Path, out: str | Path, per_speaker: int | None = None,
+                  tokens_dir: str | Path | None = None, prompt_seconds: float = 3.0, as_codes: bool = False,
+                  seed: int = 0, **sample_kw) -> dict:
+    """Fill in every pair's acoustic layers from its first-layer tokens — the ground truth, or the LM's
+    (``tokens_dir/<id>.npy`` of :func:`lm_generate`) — and the first ``prompt_seconds`` of the prompt
+    utterance (all layers); write ``OUT/<id>.wav``."""
+    from data.audio import save_audio
+    from flow.infer import fill_utterance
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = zero_shot_pairs(manifest, per_speaker)
+    done = 0
+    for tgt, pr in tqdm(pairs, desc="flow-generate", unit="utt", file=sys.stderr, disable=None):
+        if tokens_dir is not None:
+            tokens = np.load(Path(tokens_dir) / f"{tgt.id}.npy", allow_pickle=False)
+        else:
+            tokens = load_codes(manifest, tgt)[0]
+        if len(tokens) == 0:
+            continue
+        wav = fill_utterance(flow, tokenizer, tokens.astype(np.int64), load_codes(manifest, pr).astype(np.int64),
+                             prompt_seconds=prompt_seconds, as_codes=as_codes, seed=seed, **sample_kw)
+        n = int(round(tgt.duration * tokenizer.sample_rate)) if tokens_dir is None else wav.shape[-1]
+        save_audio(out / f"{tgt.id}.wav", wav[0, 0, :n].float().cpu().numpy(), tokenizer.sample_rate)
+        done += 1
+    summary = {"out": str(out), "pairs": len(pairs), "written": done, "prompt_seconds": prompt_seconds,
+               "tokens": "lm" if tokens_dir is not None else "ground truth", "as_codes": as_codes, **sample_kw}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary

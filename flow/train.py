@@ -1,0 +1,226 @@
+"""Flow-stage training as a task for ``training.Trainer``.
+
+``dualtts train flow --config recipes/mini/flow.yaml [key=value ...]``. Reads token manifests (all layers,
+``dualtts extract-tokens``) and the tokenizer they came from (frozen; only its ``embed`` is used).
+"""
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from data.manifest import read_manifest
+from flow.config import get_flow_config
+from flow.model import AcousticFlow
+from flow.infer import fill_utterance, split_latent
+from training.loop import TrainConfig
+
+
+@dataclass
+class FlowTrainConfig:
+    model: str | dict = "tiny"       # preset, YAML, checkpoint folder, or {"preset": NAME, **fields}
+    init: str | None = None
+    tokenizer: str = ""              # dualcodec:PATH | mimi:ID | encodec:ID (the one the tokens came from)
+    train_manifest: str = ""
+    val_manifest: str | None = None
+    batch_size: int = 16
+    max_frames: int = 200            # random crop of longer utterances
+    stats_utterances: int = 200      # utterances for the latent mean/std
+    val_utterances: int = 4          # decoded in validation (mel distance, speaker similarity)
+    val_steps: int = 16
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def read_codes(manifest: str | Path) -> tuple[list, list[np.ndarray]]:
+    root = Path(manifest).parent
+    utts, codes = read_manifest(manifest), []
+    for u in utts:
+        if "codes" not in u.extra:
+            raise ValueError(f"{manifest}: utterance {u.id} has no 'codes' (run dualtts extract-tokens first)")
+        p = Path(u.extra["codes"])
+        codes.append(np.load(p if p.is_absolute() else root / p, allow_pickle=False).astype(np.int64))
+    if not utts:
+        raise ValueError(f"{manifest}: no utterances")
+    return utts, codes
+
+
+class CodesDataset(Dataset):
+    def __init__(self, codes: list[np.ndarray], max_frames: int, seed: int = 0, epoch: int = 0):
+        self.codes, self.max_frames, self.rng = codes, max_frames, random.Random(seed * 7919 + epoch)
+        self.starts = [self.rng.randint(0, max(0, c.shape[1] - max_frames)) for c in codes]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        s = self.starts[i]
+        return torch.from_numpy(self.codes[i][:, s: s + self.max_frames])
+
+
+def collate_codes(items: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """codes [Q, F_i] -> ``codes [B, Q, F]`` (right-padded with 0) and ``mask [B, F]``."""
+    F_ = max(c.shape[1] for c in items)
+    codes = torch.zeros(len(items), items[0].shape[0], F_, dtype=torch.long)
+    mask = torch.zeros(len(items), F_, dtype=torch.bool)
+    for b, c in enumerate(items):
+        codes[b, :, : c.shape[1]], mask[b, : c.shape[1]] = c, True
+    return {"codes": codes, "mask": mask}
+
+
+def flow_matching_loss(flow: AcousticFlow, tokens, semantic, x1, mask, generator=None, t=None, train: bool = True) -> dict:
+    """Conditional flow-matching loss on real, non-prompt frames.
+
+    tokens: [B, F]; semantic: [B, D, F]; x1: [B, F, D] normalised acoustic latent; mask: [B, F] real frames.
+    Random per row: the prompt prefix, condition/prompt dropout (``train``), the flow time (unless ``t``).
+    """
+    cfg, B, F_ = flow.cfg, x1.shape[0], x1.shape[1]
+    dev = x1.device
+    u = lambda *s: torch.rand(*s, generator=generator, device="cpu").to(dev)
+    lengths = mask.sum(1)
+    frac = cfg.prompt_min + (cfg.prompt_max - cfg.prompt_min) * u(B)
+    plen = (frac * lengths).long()
+    drop_cond = (u(B) < cfg.cond_dropout) if train else torch.zeros(B, dtype=torch.bool, device=dev)
+    drop_prompt = drop_cond | ((u(B) < cfg.prompt_dropout) if train else torch.zeros_like(drop_cond))
+    plen = torch.where(drop_prompt, torch.zeros_like(plen), plen)
+    pmask = torch.arange(F_, device=dev)[None] < plen[:, None]
+    tokens = torch.where(drop_cond[:, None], torch.full_like(tokens, cfg.codebook_size), tokens)
+    sem = semantic.transpose(1, 2) * (~drop_cond)[:, None, None]
+    if t is None:
+        t = torch.sigmoid(torch.randn(B, generator=generator)).to(dev) if cfg.time_sampling == "logit_normal" else u(B)
+    x0 = torch.randn(x1.shape, generator=generator).to(dev)
+    tt = t.view(B, 1, 1)
+    x_t = (1 - tt) * x0 + tt * x1
+    v = flow(x_t, t, tokens, sem, x1, pmask, mask)
+    keep = (mask & ~pmask)[..., None].to(v.dtype)
+    loss = (((v.float() - (x1 - x0)) ** 2) * keep).sum() / (keep.sum() * x1.shape[-1]).clamp(min=1)
+    return {"loss": loss}
+
+
+class FlowTask:
+    def __init__(self, cfg: FlowTrainConfig):
+        from accelerate.utils import set_seed
+
+        from codec.tokenizer import load_tokenizer
+
+        self.cfg = cfg
+        if not cfg.tokenizer:
+            raise ValueError("tokenizer: give the tokenizer the tokens came from (dualcodec:PATH | mimi:ID | encodec:ID)")
+        self.tokenizer = load_tokenizer(cfg.tokenizer if ":" in cfg.tokenizer else f"dualcodec:{cfg.tokenizer}").eval()
+        for p in self.tokenizer.parameters():
+            p.requires_grad_(False)
+        self.train_utts, self.train_codes = read_codes(cfg.train_manifest)
+        self.val_utts, self.val_codes = read_codes(cfg.val_manifest) if cfg.val_manifest else ([], [])
+        Q = self.train_codes[0].shape[0]
+        if Q < 2:
+            raise ValueError(f"{cfg.train_manifest}: codes have {Q} layer; the flow stage needs the acoustic layers too")
+        set_seed(cfg.train.seed)
+        if cfg.init:
+            self.flow = AcousticFlow.from_pretrained(cfg.init).train()
+        else:
+            sizes = self.tokenizer.codebook_sizes
+            with torch.no_grad():
+                z = self.tokenizer.embed(torch.from_numpy(self.train_codes[0][None, :1]))
+            auto = dict(latent_dim=z.shape[1], codebook_size=sizes[0], frame_rate=float(self.tokenizer.frame_rate))
+            self.flow = AcousticFlow(get_flow_config(cfg.model, defaults=auto))
+            self._latent_stats()
+
+    @torch.no_grad()
+    def _latent_stats(self) -> None:
+        """Per-channel mean/std of the acoustic latent over up to ``stats_utterances`` training utterances."""
+        acc = [split_latent(self.tokenizer, torch.from_numpy(c)[None])[1][0].T for c in self.train_codes[: self.cfg.stats_utterances]]
+        a = torch.cat(acc)
+        self.flow.latent_mean.copy_(a.mean(0))
+        self.flow.latent_std.copy_(a.std(0).clamp(min=1e-4))
+
+    def modules(self) -> dict:
+        return {"flow": self.flow}
+
+    def bind(self, modules: dict, accelerator) -> None:
+        self.model, self.acc = modules["flow"], accelerator
+        self.tokenizer.to(accelerator.device)
+
+    def train_loader(self, seed: int, epoch: int) -> DataLoader:
+        ds = CodesDataset(self.train_codes, self.cfg.max_frames, seed, epoch)
+        g = torch.Generator().manual_seed(seed * 1000 + epoch)
+        return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=True, collate_fn=collate_codes, generator=g,
+                          drop_last=len(ds) >= self.cfg.batch_size)
+
+    def _inputs(self, batch):
+        codes, mask = batch["codes"], batch["mask"]
+        with torch.no_grad():
+            sem, acoustic = split_latent(self.tokenizer, codes)
+        flow = self.acc.unwrap_model(self.model)
+        return codes[:, 0], sem, flow.normalize(acoustic), mask
+
+    def train_step(self, batch: dict, update, step: int) -> dict[str, float]:
+        tokens, sem, x1, mask = self._inputs(batch)
+        with self.acc.autocast():
+            out = flow_matching_loss(self.model, tokens, sem, x1, mask)
+        norm = update("flow", out["loss"])
+        return {"loss": float(out["loss"].detach()), "grad_norm": norm}
+
+    def validate(self, accelerator, writer, step: int) -> dict[str, float]:
+        """Latent loss at fixed t (0.25/0.5/0.75, fixed noise and prompts); for ``val_utterances``
+        utterances sampled with a prompt from another utterance of the speaker: mel distance to the
+        original audio and (with resemblyzer installed) speaker similarity."""
+        if not self.val_codes:
+            return {}
+        flow = accelerator.unwrap_model(self.model)
+        g = torch.Generator().manual_seed(0)
+        losses = []
+        for i in range(0, len(self.val_codes), self.cfg.batch_size):
+            batch = collate_codes([torch.from_numpy(c[:, : self.cfg.max_frames]) for c in self.val_codes[i: i + self.cfg.batch_size]])
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            tokens, sem, x1, mask = self._inputs(batch)
+            for t in (0.25, 0.5, 0.75):
+                tt = torch.full((x1.shape[0],), t, device=x1.device)
+                losses.append(float(flow_matching_loss(flow, tokens, sem, x1, mask, generator=g, t=tt, train=False)["loss"]))
+        res = {"loss": float(np.mean(losses))}
+        res.update(self._decoded_metrics(flow, writer, step))
+        return res
+
+    def _decoded_metrics(self, flow, writer, step) -> dict[str, float]:
+        from data.audio import load_audio, resample
+        from data.features import mel_l1
+
+        by_spk = defaultdict(list)
+        for i, u in enumerate(self.val_utts):
+            by_spk[u.speaker].append(i)
+        pairs = [(ix[0], ix[1]) for ix in by_spk.values() if len(ix) > 1][: self.cfg.val_utterances]
+        mels, refs, hyps = [], [], []
+        sr = self.tokenizer.sample_rate
+        for n, (i, j) in enumerate(pairs):
+            u = self.val_utts[i]
+            wav = fill_utterance(flow, self.tokenizer, self.val_codes[i][0], self.val_codes[j], prompt_seconds=3.0,
+                                 steps=self.cfg.val_steps)[0, 0].float().cpu().numpy()
+            ref, _ = load_audio(u.audio, sr, max_seconds=60)
+            r16, h16 = resample(ref, sr, 16000), resample(wav, sr, 16000)
+            mels.append(mel_l1(r16, h16))
+            refs.append(r16)
+            hyps.append(h16)
+            if writer is not None and n < 2:
+                writer.add_audio(f"val/{u.id}", torch.from_numpy(wav)[None].clamp(-1, 1), step, sample_rate=sr)
+        out = {"mel": float(np.mean(mels))} if mels else {}
+        try:
+            from resemblyzer import VoiceEncoder, preprocess_wav
+        except ImportError:
+            return out
+        enc = getattr(self, "_voice", None) or VoiceEncoder("cpu", verbose=False)
+        self._voice = enc
+        sims = [float(np.dot(enc.embed_utterance(preprocess_wav(r, 16000)), enc.embed_utterance(preprocess_wav(h, 16000))))
+                for r, h in zip(refs, hyps)]
+        return {**out, "sim": float(np.mean(sims))} if sims else out
+
+    def save_extra(self, folder: Path) -> None:
+        self.acc.unwrap_model(self.model).save_pretrained(folder / "flow")
+
+
+def load_flow_train_config(path: str | None, overrides: list[str] = ()) -> FlowTrainConfig:
+    from training.config import load_stage_config
+
+    return load_stage_config(FlowTrainConfig, path, overrides, stage="flow")

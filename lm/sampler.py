@@ -1,0 +1,112 @@
+"""Sampling first-layer tokens from the semantic LM: KV cache, temperature / top-k / top-p, a repetition
+penalty over a recent window, min/max lengths tied to the phoneme count, batched prompts of different
+lengths (left-padded), and one random generator per utterance so a batch samples what each utterance
+would sample alone with the same seed."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 1.0
+    top_k: int = 15                  # 0 = off   (reference: top-k 15, top-p 0.85, penalty 1.1)
+    top_p: float = 0.85              # 1 = off
+    repetition_penalty: float = 1.1  # 1 = off; applied to tokens seen in the last `repetition_window`
+    repetition_window: int = 50
+    max_new_tokens: int | None = None  # None: from the target phoneme count (LMConfig.max_tokens_per_phoneme)
+    min_new_tokens: int | None = None  # None: from the target phoneme count (LMConfig.min_tokens_per_phoneme)
+    greedy: bool = False
+
+
+def filter_logits(logits: torch.Tensor, history: torch.Tensor, s: SamplingConfig) -> torch.Tensor:
+    """logits: [B, V]; history: [B, H] recent token ids in head space (-1 = none) -> filtered logits [B, V]."""
+    logits = logits.float()
+    if s.repetition_penalty != 1.0 and history.numel():
+        seen = torch.zeros_like(logits, dtype=torch.bool)
+        seen.scatter_(1, history.clamp(min=0), history >= 0)
+        pen = torch.where(logits > 0, logits / s.repetition_penalty, logits * s.repetition_penalty)
+        logits = torch.where(seen, pen, logits)
+    logits = logits / max(s.temperature, 1e-5)
+    if s.top_k and s.top_k < logits.shape[-1]:
+        kth = logits.topk(s.top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    if s.top_p < 1.0:
+        sorted_logits, idx = logits.sort(dim=-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cum - sorted_logits.softmax(-1) > s.top_p   # keep the smallest set whose mass reaches top_p
+        logits = logits.scatter(1, idx, sorted_logits.masked_fill(drop, -math.inf))
+    return logits
+
+
+def generate(model, phonemes, prompt_tokens, seed: int = 0, target_phonemes=None, **kw) -> torch.Tensor:
+    """See :meth:`lm.model.SemanticLM.generate`. Returns tokens [B, F] padded with -1."""
+    unknown = set(kw) - {f.name for f in fields(SamplingConfig)}
+    if unknown:
+        raise TypeError(f"unknown sampling option(s): {', '.join(sorted(unknown))}")
+    s = SamplingConfig(**kw)
+    cfg, dev = model.cfg, model.device
+    B = len(phonemes)
+    if len(prompt_tokens) != B:
+        raise ValueError(f"{B} phoneme sequences but {len(prompt_tokens)} prompts")
+    n_ph = [int(n) for n in (target_phonemes if target_phonemes is not None else [len(p) for p in phonemes])]
+    scale = cfg.frame_rate / 12.5
+    max_new = [s.max_new_tokens if s.max_new_tokens is not None else math.ceil(cfg.max_tokens_per_phoneme * scale * n + 5)
+               for n in n_ph]
+    min_new = [s.min_new_tokens if s.min_new_tokens is not None else int(cfg.min_tokens_per_phoneme * scale * n)
+               for n in n_ph]
+    seqs = []
+    for p, t in zip(phonemes, prompt_tokens):
+        p, t = torch.as_tensor(p, dtype=torch.long).cpu(), torch.as_tensor(t, dtype=torch.long).cpu()
+        if t.numel() and (t.min() < 0 or t.max() >= cfg.codebook_size):
+            raise ValueError(f"prompt token outside [0, {cfg.codebook_size}): is the LM built for this tokenizer?")
+        seqs.append(torch.cat([p, torch.tensor([cfg.sep_id]), t + cfg.speech_offset]))
+    L = max(len(x) for x in seqs)
+    ids = torch.zeros(B, L, dtype=torch.long)
+    mask = torch.zeros(B, L, dtype=torch.long)
+    for b, x in enumerate(seqs):  # left padding: every row's last prompt token sits at the end
+        ids[b, L - len(x):], mask[b, L - len(x):] = x, 1
+    ids, mask = ids.to(dev), mask.to(dev)
+    padded = bool((mask == 0).any())
+    pos = (mask.cumsum(1) - 1).clamp(min=0)
+    history = torch.full((B, max(1, s.repetition_window)), -1, dtype=torch.long, device=dev)
+    for b, t in enumerate(prompt_tokens):
+        t = torch.as_tensor(t, dtype=torch.long)[-s.repetition_window:]
+        if t.numel() and s.repetition_window:
+            history[b, -t.numel():] = t.to(dev)
+    gens = [torch.Generator(device=dev).manual_seed(seed) for _ in range(B)]
+    steps = max(max_new)
+    out = torch.full((B, steps), -1, dtype=torch.long, device=dev)
+    done = torch.zeros(B, dtype=torch.bool, device=dev)
+    min_t = torch.tensor(min_new, device=dev)[:, None]
+    max_t = torch.tensor(max_new, device=dev)[:, None]
+    S = cfg.codebook_size
+    logits, cache = model(ids, mask if padded else None, pos, use_cache=True)
+    logits = logits[:, -1]
+    last_pos = pos[:, -1:]
+    for step in range(steps):
+        logits = logits.float()
+        logits[:, S] = torch.where(step < min_t[:, 0], -math.inf, logits[:, S])  # no eos before the minimum
+        if s.greedy:
+            nxt = logits.argmax(-1)
+        else:
+            probs = filter_logits(logits, history, s).softmax(-1)
+            nxt = torch.stack([torch.multinomial(probs[b], 1, generator=gens[b])[0] for b in range(B)])
+        nxt = torch.where(step >= max_t[:, 0], torch.full_like(nxt, S), nxt)  # stop at the maximum
+        nxt = torch.where(done, torch.full_like(nxt, S), nxt)
+        stop = nxt == S
+        out[:, step] = torch.where(stop | done, torch.full_like(nxt, -1), nxt)
+        done = done | stop
+        if bool(done.all()):
+            break
+        history = torch.cat([history[:, 1:], torch.where(stop, -1, nxt)[:, None]], 1)
+        in_id = torch.where(stop, cfg.eos_id, nxt + cfg.speech_offset)[:, None]
+        last_pos = last_pos + 1
+        mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=dev)], 1)
+        logits, cache = model(in_id, mask if padded else None, last_pos, cache=cache, use_cache=True)
+        logits = logits[:, -1]
+    n = int((out >= 0).sum(1).max()) if out.numel() else 0
+    return out[:, :n]

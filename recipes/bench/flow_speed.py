@@ -1,0 +1,70 @@
+"""Flow-stage speed: real-time factor of sampling 10 s of speech with N = 8, 16, 32 ODE steps (Euler, CFG
+on: conditional and unconditional rows in one batch) for the ``base`` preset (DualCodec 12.5 Hz latent,
+1024 wide), on CPU threads (and a GPU when there is one), batch 1 and 8, with a 3 s prompt in context;
+peak memory. Random weights: speed only.
+
+    python recipes/bench/flow_speed.py --json recipes/bench/flow_speed.json [--threads 2]
+
+RTF = sampling seconds / seconds of speech generated (lower is faster); the codec decode is not included
+(see codec_speed.json). Top-level ``rtf_16_steps`` = base, CPU, batch 1, 16 steps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+from common import machine, median_time, run_isolated
+
+SECONDS, PROMPT_SECONDS, FRAME_RATE = 10.0, 3.0, 12.5
+
+
+def measure(preset: str, steps: int, batch: int, device: str, repeats: int) -> dict:
+    from flow.config import get_flow_config
+    from flow.model import AcousticFlow
+
+    torch.manual_seed(0)
+    f = AcousticFlow(get_flow_config(preset, latent_dim=1024, codebook_size=16384)).eval().to(device)
+    P, T = int(PROMPT_SECONDS * FRAME_RATE), int(SECONDS * FRAME_RATE)
+    tokens = torch.randint(0, 16384, (batch, P + T), device=device)
+    sem, prompt = torch.randn(batch, 1024, P + T, device=device), torch.randn(batch, 1024, P + T, device=device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+    def run():
+        f.sample(tokens, sem, prompt, [P] * batch, steps=steps)
+        sync()
+
+    t = median_time(run, repeats)
+    return {"preset": preset, "steps": steps, "batch": batch, "device": device, "seconds": round(t, 3),
+            "rtf": round(t / (batch * SECONDS), 4), "params_M": round(sum(p.numel() for p in f.parameters()) / 1e6, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args()
+    rows = []
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        for preset in ("base", "tiny"):
+            for steps in (8, 16, 32):
+                for batch in (1, 8) if steps == 16 else (1,):
+                    r = run_isolated(measure, a.threads, preset, steps, batch, device, a.repeats)
+                    print(json.dumps(r), flush=True)
+                    rows.append(r)
+    pick = lambda **k: next((r["rtf"] for r in rows if all(r.get(x) == v for x, v in k.items())), None)
+    result = {"rtf_16_steps": pick(preset="base", steps=16, batch=1, device="cpu"),
+              "rtf_16_steps_gpu": pick(preset="base", steps=16, batch=1, device="cuda"),
+              "setup": {**machine(a.threads), "speech_seconds": SECONDS, "prompt_seconds": PROMPT_SECONDS, "frame_rate": FRAME_RATE,
+                        "solver": "euler", "cfg": "on (2 rows per utterance)", "weights": "random (speed only)"},
+              "runs": rows}
+    from data.atomic import write_text_atomic
+
+    write_text_atomic(a.json, json.dumps(result, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k.startswith("rtf")}))
+
+
+if __name__ == "__main__":
+    main()

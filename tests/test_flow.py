@@ -1,0 +1,177 @@
+"""Flow stage: the flow-matching loss and its masks, infilling, CFG, the ODE sampler, learning, checkpoints, CLI."""
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from flow.config import get_flow_config
+from flow.infer import fill_utterance, split_latent
+from flow.model import AcousticFlow
+from flow.sampler import time_grid
+from flow.train import flow_matching_loss
+
+D, S = 16, 24
+
+
+def _flow(seed=0, **kw):
+    torch.manual_seed(seed)
+    f = AcousticFlow(get_flow_config("tiny", latent_dim=D, codebook_size=S, hidden_size=32, num_layers=2, num_heads=2, **kw))
+    for p in f.out.parameters():  # a non-zero output layer, so untrained velocities are not all zero
+        torch.nn.init.normal_(p, std=0.1)
+    return f
+
+
+def _data(B=2, F=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, S, (B, F), generator=g), torch.randn(B, D, F, generator=g), torch.randn(B, F, D, generator=g)
+
+
+def test_loss_ignores_padding_and_the_prompt_span():
+    f = _flow().eval()
+    tokens, sem, x1 = _data()
+    mask = torch.ones(2, 20, dtype=torch.bool)
+    mask[1, 12:] = False
+    t = torch.tensor([0.3, 0.6])
+    loss = lambda x, f=f: float(flow_matching_loss(f, tokens, sem, x, mask, torch.Generator().manual_seed(1), t=t, train=False)["loss"].detach())
+    ref = loss(x1)
+    x2 = x1.clone()
+    x2[1, 12:] += 5.0  # padding frames: neither attended to nor scored
+    assert loss(x2) == pytest.approx(ref, rel=1e-5)
+    x3 = x1.clone()
+    x3[0, -1] += 5.0  # a scored frame of row 0 changes the loss
+    assert loss(x3) != pytest.approx(ref, rel=1e-3)
+    all_prompt = _flow(prompt_min=1.0, prompt_max=1.0).eval()
+    assert loss(x1, all_prompt) == 0.0  # frames given as the prompt are never scored
+
+
+def test_sampling_shapes_keeps_the_prompt_and_solvers():
+    f = _flow().eval()
+    tokens, sem, x1 = _data()
+    prompt = torch.randn(2, D, 20)
+    for method in ("euler", "midpoint"):
+        out = f.sample(tokens, sem, prompt, [5, 0], steps=4, method=method)
+        assert out.shape == (2, D, 20) and torch.isfinite(out).all()
+        assert torch.allclose(out[0, :, :5], prompt[0, :, :5], atol=1e-5)  # the prompt region comes back clean
+        assert not torch.allclose(out[1, :, :5], prompt[1, :, :5], atol=1e-3)  # no prompt in row 1
+    with pytest.raises(ValueError, match="steps"):
+        f.sample(tokens, sem, steps=0)
+    g = time_grid(16)
+    assert g[0] == 0 and abs(float(g[-1]) - 1) < 1e-6 and (g.diff() > 0).all()
+    assert float(g[1]) < 1 / 16  # sway -1 spends more steps near t = 0
+
+
+def test_cfg_scale_mixes_conditional_and_unconditional():
+    f = _flow().eval()
+    tokens, sem, _ = _data(B=1)
+    cond = f.sample(tokens, sem, steps=3, cfg_scale=1.0, sway=None)
+    uncond = f.sample(torch.full_like(tokens, S), torch.zeros_like(sem), steps=3, cfg_scale=1.0, sway=None)
+    assert torch.allclose(f.sample(tokens, sem, steps=3, cfg_scale=0.0, sway=None), uncond, atol=1e-4)
+    assert not torch.allclose(cond, uncond, atol=1e-3)
+    # one Euler step is linear in the guided velocity: cfg 2 = 2 cond - uncond
+    c1, u1 = (f.sample(tk, sm, steps=1, cfg_scale=1.0, sway=None) for tk, sm in ((tokens, sem), (torch.full_like(tokens, S), torch.zeros_like(sem))))
+    assert torch.allclose(f.sample(tokens, sem, steps=1, cfg_scale=2.0, sway=None), 2 * c1 - u1, atol=1e-4)
+
+
+def test_overfits_a_few_utterances():
+    f = _flow(seed=1)
+    for p in f.out.parameters():
+        torch.nn.init.zeros_(p)
+    tokens, sem, x1 = _data(B=2, F=16, seed=3)
+    mask = torch.ones(2, 16, dtype=torch.bool)
+    opt = torch.optim.AdamW(f.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(300):
+        loss = flow_matching_loss(f, tokens, sem, x1, mask, g)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-20:]) < 0.5 * np.mean(losses[:20])
+    f.eval()
+    out = f.sample(tokens, sem, steps=16, cfg_scale=1.0)  # no prompt: the condition alone brings back each utterance
+    err = (f.normalize(out) - x1).abs().mean()
+    assert err < 0.5 * x1.abs().mean(), float(err)
+
+
+def test_save_load_round_trip(tmp_path):
+    f = _flow().eval()
+    f.latent_mean.fill_(0.5)
+    f.latent_std.fill_(2.0)
+    f.save_pretrained(tmp_path / "flow")
+    r = AcousticFlow.from_pretrained(tmp_path / "flow")
+    tokens, sem, _ = _data()
+    assert torch.equal(f.sample(tokens, sem, steps=2), r.sample(tokens, sem, steps=2))
+    assert float(r.latent_std[0]) == 2.0
+    with pytest.raises(FileNotFoundError, match="flow checkpoint not found"):
+        AcousticFlow.from_pretrained(tmp_path / "missing")
+
+
+def _train_yaml(tmp_path, token_manifests, tiny_codec, out, **train):
+    d = {"model": {"preset": "tiny", "hidden_size": 32, "num_layers": 1, "num_heads": 2}, "tokenizer": f"dualcodec:{tiny_codec}",
+         "train_manifest": str(token_manifests / "train" / "manifest.jsonl"), "val_manifest": str(token_manifests / "test" / "manifest.jsonl"),
+         "batch_size": 4, "max_frames": 40, "val_utterances": 1, "val_steps": 2,
+         "train": {"out_dir": str(out), "max_steps": 4, "lr": 3e-3, "warmup_steps": 1, "log_every": 1, "val_every": 0, "save_every": 2, **train}}
+    p = tmp_path / f"{out.name}.yaml"
+    p.write_text(yaml.safe_dump(d))
+    return p
+
+
+def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, token_manifests, tiny_codec):
+    from flow.train import FlowTask, load_flow_train_config
+    from training.loop import Trainer
+
+    cfg = load_flow_train_config(_train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / "fixed", max_steps=100))
+    task = FlowTask(cfg)
+    assert task.flow.cfg.latent_dim == 32 and task.flow.cfg.codebook_size == 64
+    assert float(task.flow.latent_std.mean()) != 1.0  # statistics of the training latents
+    trainer = Trainer(cfg.train, task)
+    batch = next(iter(task.train_loader(0, 0)))
+    torch.manual_seed(0)
+    losses = [task.train_step(batch, trainer.update, i)["loss"] for i in range(40)]
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
+
+    full = load_flow_train_config(_train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / "full"))
+    Trainer(full.train, FlowTask(full)).fit(resume=False)
+    half = load_flow_train_config(_train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / "half", save_every=0))
+    Trainer(half.train, FlowTask(half)).fit(resume=False, until=3)
+    Trainer(half.train, FlowTask(half)).fit(resume=True)
+    a = AcousticFlow.from_pretrained(tmp_path / "full" / "checkpoints" / "step-4" / "flow")
+    b = AcousticFlow.from_pretrained(tmp_path / "half" / "checkpoints" / "step-4" / "flow")
+    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), k
+
+
+def test_cli_train_validate_and_generate(tmp_path, token_manifests, tiny_codec, capsys):
+    from dualtts.cli import main
+
+    cfg = _train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / "cli", max_steps=2, val_every=2)
+    assert main(["train", "flow", "--config", str(cfg)]) == 0
+    val = json.loads((tmp_path / "cli" / "validation.jsonl").read_text().splitlines()[-1])
+    assert val["step"] == 2 and val["loss"] > 0 and val["mel"] > 0
+    ck = tmp_path / "cli" / "checkpoints" / "step-2" / "flow"
+    man = token_manifests / "test" / "manifest.jsonl"
+    for extra in ([], ["--as-codes", "--method", "midpoint", "--steps", "2"]):
+        out = tmp_path / ("gen" + str(len(extra)))
+        assert main(["flow-generate", "--flow", str(ck), "--tokenizer", f"dualcodec:{tiny_codec}", "--manifest", str(man),
+                     "--out", str(out), "--per-speaker", "2", "--prompt-seconds", "0.5", *extra]) == 0
+        rows = {json.loads(x)["id"]: json.loads(x) for x in man.read_text().splitlines()}
+        wavs = sorted(out.glob("*.wav"))
+        assert len(wavs) == 2
+        for w in wavs:  # the target's own length, at the codec's rate
+            assert sf.info(str(w)).frames == round(rows[w.stem]["duration"] * 24000)
+
+
+def test_fill_utterance_with_a_prompt(tiny_codec):
+    from codec.model import DualCodec
+
+    codec = DualCodec.from_pretrained(tiny_codec)
+    f = AcousticFlow(get_flow_config("tiny", latent_dim=32, codebook_size=64, hidden_size=32, num_layers=1, num_heads=2)).eval()
+    prompt = torch.stack([torch.randint(0, s, (30,)) for s in codec.codebook_sizes])
+    wav = fill_utterance(f, codec, torch.randint(0, 64, (10,)), prompt, prompt_seconds=0.4, steps=2)
+    assert wav.shape == (1, 1, 10 * 960)
+    sem, ac = split_latent(codec, prompt[None])
+    assert torch.allclose(sem + ac, codec.embed(prompt[None]))
