@@ -1,4 +1,4 @@
-"""Subcommands of the TTS stages: ``lm-generate`` and ``flow-generate`` on zero-shot pairs of a token manifest."""
+"""Subcommands of the TTS stages: ``synthesize``, and ``lm-generate`` / ``flow-generate`` on zero-shot pairs of a token manifest."""
 from __future__ import annotations
 
 import json
@@ -47,7 +47,34 @@ def cmd_flow_generate(a) -> int:
     return 0
 
 
+def cmd_synthesize(a) -> int:
+    from data.audio import save_audio
+    from dualtts.synthesizer import Synthesizer
+
+    tts = Synthesizer.from_pretrained(a.lm, a.flow, a.tokenizer, language=a.language, device=a.device, quantize=a.quantize)
+    wav = tts(a.text, a.prompt, a.prompt_text, seed=a.seed, steps=a.steps, cfg_scale=a.cfg_scale)
+    save_audio(a.out, wav, tts.tokenizer.sample_rate)
+    print(json.dumps({"out": a.out, "seconds": round(len(wav) / tts.tokenizer.sample_rate, 2)}))
+    return 0
+
+
 def add_parsers(sub) -> None:
+    s = sub.add_parser("synthesize", help="text + a voice prompt (audio and its transcript) -> speech")
+    s.add_argument("--lm", required=True, help="LM checkpoint folder")
+    s.add_argument("--flow", required=True, help="flow checkpoint folder")
+    s.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID (the one both were trained on)")
+    s.add_argument("--text", required=True)
+    s.add_argument("--prompt", required=True, help="voice prompt audio (0.5 to 15 s)")
+    s.add_argument("--prompt-text", required=True, help="transcript of the prompt audio")
+    s.add_argument("--out", required=True, help="output audio file (written atomically)")
+    s.add_argument("--language", default="en-us")
+    s.add_argument("--steps", type=int, default=16)
+    s.add_argument("--cfg-scale", type=float, default=2.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--quantize", default="none", choices=["none", "bf16", "int8"])
+    s.add_argument("--device", default="auto")
+    s.set_defaults(func=cmd_synthesize)
+
     g = sub.add_parser("lm-generate", help="zero-shot pairs of a token manifest -> LM tokens decoded semantic-only (OUT/<id>.wav)")
     g.add_argument("--lm", required=True, help="LM checkpoint folder (…/checkpoints/step-N/lm)")
     g.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID (the one the tokens came from)")

@@ -1,1 +1,6 @@
-"""DualTTS flow stage (see DESIGN.md); arrives with its issue."""
+"""The acoustic flow stage: first-layer tokens + a voice prompt -> the tokenizer's acoustic latent (flow matching)."""
+from flow.config import PRESETS, FlowConfig, get_flow_config
+from flow.infer import fill_utterance, split_latent
+from flow.model import AcousticFlow
+
+__all__ = ["AcousticFlow", "FlowConfig", "PRESETS", "get_flow_config", "fill_utterance", "split_latent"]

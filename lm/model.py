@@ -79,7 +79,7 @@ class SemanticLM(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.head.weight.device
+        return self.embed.weight.device  # (the head may be an int8 module)
 
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids=None, cache=None,
                 use_cache: bool = False):

@@ -175,3 +175,29 @@ def test_fill_utterance_with_a_prompt(tiny_codec):
     assert wav.shape == (1, 1, 10 * 960)
     sem, ac = split_latent(codec, prompt[None])
     assert torch.allclose(sem + ac, codec.embed(prompt[None]))
+
+
+def test_synthesize_cli_end_to_end_and_bad_prompt(tmp_path, tiny_codec, manifests, speech_dir, capsys):
+    """Text + prompt wav -> wav through LM, flow and codec (tiny random models): a file of whole frames, or one error line."""
+    from conftest import TEXT_A
+    from data.text import SymbolTable
+    from dualtts.cli import main
+    from dualtts.synthesizer import split_sentences
+    from lm.config import get_lm_config
+    from lm.model import SemanticLM
+
+    sym = SymbolTable.load(manifests / "symbols.json")
+    torch.manual_seed(0)
+    SemanticLM(get_lm_config("tiny", num_phonemes=len(sym), codebook_size=64, frame_rate=25.0, hidden_size=32, num_layers=1,
+                             num_heads=2)).save_pretrained(tmp_path / "lm", symbols=sym)
+    AcousticFlow(get_flow_config("tiny", latent_dim=32, codebook_size=64, hidden_size=32, num_layers=1, num_heads=2)).save_pretrained(tmp_path / "flow")
+    args = ["synthesize", "--lm", str(tmp_path / "lm"), "--flow", str(tmp_path / "flow"), "--tokenizer", f"dualcodec:{tiny_codec}",
+            "--prompt-text", TEXT_A, "--text", "Hello there. How are you?", "--steps", "2"]
+    assert main([*args, "--prompt", str(speech_dir / "male_a.wav"), "--out", str(tmp_path / "out.wav")]) == 0
+    info = sf.info(str(tmp_path / "out.wav"))
+    assert info.samplerate == 24000 and info.frames > 0
+    capsys.readouterr()
+    assert main([*args, "--prompt", str(tmp_path / "missing.wav"), "--out", str(tmp_path / "bad.wav")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.wav" in err[0] and not (tmp_path / "bad.wav").exists()
+    assert split_sentences("One. Two! " + "x " * 150) == ["One.", "Two!", ("x " * 100).strip(), ("x " * 50).strip()]

@@ -1,0 +1,114 @@
+"""``Synthesizer``: text + a voice prompt (audio and its transcript) -> speech, through the three stages.
+
+    tts = Synthesizer.from_pretrained(lm="…/lm", flow="…/flow", tokenizer="dualcodec:…")
+    wav = tts("Text to speak.", prompt="voice.wav", prompt_text="What the voice says.")   # float32 [T]
+
+Long text is split into sentences; each is synthesized with the same prompt and the pieces are joined
+with a short cross-fade.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+
+from data.audio import load_audio
+from data.text import PUNCTUATION, Phonemizer, TextError
+
+
+def split_sentences(text: str, max_chars: int = 200) -> list[str]:
+    """Sentences (on . ! ? ;), long ones cut at commas or spaces to at most ``max_chars``."""
+    parts = [p.strip() for p in re.split(r"(?<=[.!?;])\s+", text.strip()) if p.strip()]
+    out = []
+    for p in parts:
+        while len(p) > max_chars:
+            cut = max(p.rfind(",", 0, max_chars), p.rfind(" ", 0, max_chars))
+            cut = cut if cut > 0 else max_chars
+            out.append(p[: cut + 1].strip())
+            p = p[cut + 1:].strip()
+        if p:
+            out.append(p)
+    return out
+
+
+def crossfade_concat(pieces: list[np.ndarray], sr: int, fade_s: float = 0.02, gap_s: float = 0.1) -> np.ndarray:
+    """Join 1-D signals: ``gap_s`` of silence between them, ``fade_s`` linear fades at every seam."""
+    n = int(fade_s * sr)
+    out = []
+    for i, p in enumerate(pieces):
+        p = p.astype(np.float32).copy()
+        if n and len(p) > 2 * n:
+            if i:
+                p[:n] *= np.linspace(0, 1, n, dtype=np.float32)
+            if i < len(pieces) - 1:
+                p[-n:] *= np.linspace(1, 0, n, dtype=np.float32)
+        out.append(p)
+        if i < len(pieces) - 1:
+            out.append(np.zeros(int(gap_s * sr), np.float32))
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+class Synthesizer:
+    def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu"):
+        if lm.cfg.codebook_size != tokenizer.codebook_sizes[0] or flow.cfg.codebook_size != tokenizer.codebook_sizes[0]:
+            raise ValueError(f"first-layer codebook sizes differ: LM {lm.cfg.codebook_size}, flow {flow.cfg.codebook_size}, "
+                             f"tokenizer {tokenizer.codebook_sizes[0]} (trained on another tokenizer?)")
+        self.lm, self.flow, self.tokenizer, self.symbols = lm, flow, tokenizer, symbols
+        self.phonemizer = Phonemizer(language)
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_pretrained(cls, lm: str, flow: str, tokenizer: str, language: str = "en-us", device: str = "auto",
+                        quantize: str = "none") -> "Synthesizer":
+        from codec.tokenizer import load_tokenizer
+        from dualtts.zeroshot import quantize_for_cpu
+        from flow.model import AcousticFlow
+        from lm.model import SemanticLM
+
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        lm_model = SemanticLM.from_pretrained(lm, device)
+        symbols = lm_model.symbols()
+        if symbols is None:
+            raise FileNotFoundError(f"{lm}: no symbols.json (the phoneme table) in the LM checkpoint")
+        tok = load_tokenizer(tokenizer if ":" in tokenizer else f"dualcodec:{tokenizer}", device).eval()
+        return cls(quantize_for_cpu(lm_model, quantize), AcousticFlow.from_pretrained(flow, device), tok, symbols, language, device)
+
+    def _phonemes(self, text: str, source: str) -> list[int]:
+        """Phoneme ids; punctuation the table lacks (a corpus without questions has no '?') is dropped, an
+        unknown phoneme is an error."""
+        ph = self.phonemizer(text, source=source)
+        ph = "".join(c for c in ph if c not in PUNCTUATION or c in self.symbols)
+        return self.symbols.encode(ph, source=source)
+
+    @torch.inference_mode()
+    def __call__(self, text: str, prompt, prompt_text: str, seed: int = 0, steps: int = 16, cfg_scale: float = 2.0,
+                 max_prompt_seconds: float = 15.0, **sampling) -> np.ndarray:
+        """text; prompt: audio path or float array at the tokenizer's rate; prompt_text: its transcript
+        -> float32 wav [T] at ``tokenizer.sample_rate``. ``sampling``: :class:`lm.sampler.SamplingConfig` fields."""
+        sr = self.tokenizer.sample_rate
+        if isinstance(prompt, (str, bytes)) or hasattr(prompt, "__fspath__"):
+            wav, _ = load_audio(prompt, sr, min_seconds=0.5, max_seconds=max_prompt_seconds, require_speech=True)
+            src = str(prompt)
+        else:
+            wav, src = np.asarray(prompt, dtype=np.float32), "prompt"
+        x = torch.from_numpy(wav).to(self.device)[None, None]
+        codes = self.tokenizer.encode(x)[0]                           # [Q, Fp]
+        prompt_ph = self._phonemes(prompt_text, f"{src} (prompt text)")
+        sentences = split_sentences(text)
+        if not sentences:
+            raise TextError("text", "nothing to say: the text is empty")
+        pieces = []
+        for i, sentence in enumerate(sentences):
+            target = self._phonemes(sentence, f"text sentence {i + 1}")
+            ph = torch.tensor(prompt_ph + self.symbols.encode(" ") + target)
+            tokens = self.lm.generate([ph], [codes[0]], seed=seed + i, target_phonemes=[len(target)], **sampling)[0]
+            tokens = tokens[tokens >= 0]
+            if tokens.numel() == 0:
+                continue
+            from flow.infer import fill_utterance
+
+            out = fill_utterance(self.flow, self.tokenizer, tokens, prompt_codes=codes, prompt_seconds=None, steps=steps,
+                                 cfg_scale=cfg_scale, seed=seed + i)
+            pieces.append(out[0, 0].float().cpu().numpy())
+        return crossfade_concat(pieces, sr)

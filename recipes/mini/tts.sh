@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Mini TTS-stage runs on a CPU: the semantic LM (tiny) and the flow stage (tiny) on the offline corpus'
+# tokens from the committed tiny 12.5 Hz DualCodec, then zero-shot evaluation on held-out speakers
+# (target + a prompt from another utterance of the same speaker). Needs recipes/quickstart.sh's corpus.
+#   bash recipes/mini/tts.sh      (LM ≈ 1 min, flow ≈ 17 min of training on 2 cores, evaluation ≈ 10 min)
+# Writes exp/mini/{lm,flow}-12hz/ and recipes/mini/tts_results.{md,json}, tts_curves.png.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
+M=${MANIFESTS:-exp/quickstart/manifests}
+CODEC=${CODEC:-recipes/mini/checkpoints/tiny-12hz}
+TOK=exp/tokens-12hz
+PER_SPK=${EVAL_PER_SPEAKER:-5}
+[ -f "$M/train.jsonl" ] || { echo "no $M/train.jsonl: run recipes/quickstart.sh first"; exit 1; }
+for s in train dev test; do
+  dualtts extract-tokens --tokenizer "dualcodec:$CODEC" --manifest "$M/$s.jsonl" --out "$TOK/$s"
+done
+dualtts train lm --config recipes/mini/lm.yaml
+dualtts train flow --config recipes/mini/flow.yaml
+LM="exp/mini/lm-12hz/checkpoints/$(cat exp/mini/lm-12hz/checkpoints/latest)/lm"
+FLOW="exp/mini/flow-12hz/checkpoints/$(cat exp/mini/flow-12hz/checkpoints/latest)/flow"
+E=exp/mini/tts-eval
+ev() { dualtts evaluate --ref "$M/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3"; }
+# references: the ground truth, and its tokens decoded with the first layer only / all layers
+dualtts reconstruct --tokenizer "$CODEC" --manifest "$M/test.jsonl" --out "$E/codec-q1" --layers 1
+dualtts reconstruct --tokenizer "$CODEC" --manifest "$M/test.jsonl" --out "$E/codec-qall"
+ev "$(dirname "$M")/corpus" wer "$E/eval-ground-truth.json"
+ev "$E/codec-q1" wer,sim,stoi "$E/eval-codec-q1.json"
+ev "$E/codec-qall" wer,sim,stoi "$E/eval-codec-qall.json"
+# LM: sampled first-layer tokens, decoded semantic-only
+dualtts lm-generate --lm "$LM" --tokenizer "dualcodec:$CODEC" --manifest "$TOK/test/manifest.jsonl" --out "$E/lm-q1" --per-speaker "$PER_SPK"
+ev "$E/lm-q1" wer,sim "$E/eval-lm-q1.json"
+# flow: ground-truth first-layer tokens + a 3 s prompt -> acoustic layers
+dualtts flow-generate --flow "$FLOW" --tokenizer "dualcodec:$CODEC" --manifest "$TOK/test/manifest.jsonl" --out "$E/flow-gt" --per-speaker "$PER_SPK"
+ev "$E/flow-gt" wer,sim,stoi "$E/eval-flow-gt.json"
+# the whole pipeline: LM tokens -> flow -> codec
+dualtts flow-generate --flow "$FLOW" --tokenizer "dualcodec:$CODEC" --manifest "$TOK/test/manifest.jsonl" --out "$E/lm-flow" \
+  --per-speaker "$PER_SPK" --tokens "$E/lm-q1"
+ev "$E/lm-flow" wer,sim "$E/eval-lm-flow.json"
+python recipes/mini/tts_report.py --runs exp/mini --out recipes/mini
