@@ -266,3 +266,18 @@ def test_the_committed_mini_checkpoint_reconstructs_speech(speech_dir):
     semantic = codec.decode(codes[:, :1], lengths=x.shape[-1])[0, 0].numpy()
     stoi_all, stoi_sem = M.stoi([wav], [y]).mean, M.stoi([wav], [semantic]).mean
     assert stoi_all > 0.55 and stoi_all > stoi_sem - 0.02, (stoi_all, stoi_sem)
+
+
+@pytest.mark.parametrize("make", [_mimi, _encodec], ids=["mimi", "encodec"])
+def test_flow_stage_runs_on_the_adapters(make):
+    """The flow stage needs only the contract: any codebook sizes, latent width and frame rate."""
+    from flow import AcousticFlow, fill_utterance, get_flow_config, split_latent
+
+    tok = make().eval()
+    codes = tok.encode(_wav(1, 24000))
+    sem, acoustic = split_latent(tok, codes)
+    assert torch.allclose(sem + acoustic, tok.embed(codes), atol=1e-5)
+    flow = AcousticFlow(get_flow_config("tiny", latent_dim=sem.shape[1], codebook_size=tok.codebook_sizes[0], hidden_size=32,
+                                        num_layers=1, num_heads=2)).eval()
+    wav = fill_utterance(flow, tok, codes[0, 0, :5], prompt_codes=codes[0], prompt_seconds=0.2, steps=2)
+    assert wav.shape[0] == 1 and wav.shape[-1] == pytest.approx(5 * 24000 / tok.frame_rate, abs=2)
