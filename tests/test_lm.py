@@ -170,3 +170,18 @@ def test_cli_train_validate_and_generate(tmp_path, token_manifests, manifests, t
 
         n = len(np.load(w.with_suffix(".npy")))
         assert sf.info(str(w)).frames == n * 960  # semantic-only decode of the generated tokens, 25 Hz
+
+
+def test_best_checkpoint_is_kept(tmp_path, token_manifests, manifests):
+    from lm.train import LMTask, load_lm_train_config
+    from training.loop import Trainer
+
+    cfg = load_lm_train_config(_train_yaml(tmp_path, token_manifests, manifests, tmp_path / "best", max_steps=6, val_every=2,
+                                           save_every=0, best_metric="loss", keep_checkpoints=1))
+    Trainer(cfg.train, LMTask(cfg)).fit(resume=False)
+    root = tmp_path / "best" / "checkpoints"
+    val = [json.loads(x) for x in (tmp_path / "best" / "validation.jsonl").read_text().splitlines()]
+    best = min(val, key=lambda r: r["loss"])
+    assert json.loads((root / "best.json").read_text())["step"] == best["step"]
+    assert json.loads((root / "best" / "state.json").read_text())["step"] == best["step"]
+    assert SemanticLM.from_pretrained(root / "best" / "lm") is not None

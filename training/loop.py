@@ -49,6 +49,7 @@ class TrainConfig:
     val_every: int = 500
     save_every: int = 500
     keep_checkpoints: int = 2
+    best_metric: str | None = None     # a validation key (lower is better, e.g. "loss"): also keep checkpoints/best
     cpu: bool = False
     optim: dict = field(default_factory=dict)  # per-module overrides, e.g. {"discriminator": {"lr": 2e-4}}
 
@@ -87,6 +88,7 @@ class Trainer:
         self.opts = dict(zip(self.names, prepared[k:]))
         task.bind(self.modules, self.accelerator)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.best: float | None = None
         self.writer = None
 
     # --- the loop ---------------------------------------------------------------------------
@@ -136,10 +138,17 @@ class Trainer:
                             self.writer.add_scalar(f"train/{k}", v, self.step)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in list(logs.items())[:4]})
                 bar.update(1)
+                improved = False
                 if cfg.val_every and self.step % cfg.val_every == 0:
-                    self.validate()
-                if (cfg.save_every and self.step % cfg.save_every == 0) or self.step == stop:
-                    self.save()
+                    improved = self._is_best(self.validate())
+                    if acc.num_processes > 1:  # every rank must take the same path into save()
+                        from accelerate.utils import broadcast_object_list
+
+                        improved = broadcast_object_list([improved], from_process=0)[0]
+                if (cfg.save_every and self.step % cfg.save_every == 0) or self.step == stop or improved:
+                    saved = self.save()
+                    if improved and saved is not None:
+                        self._copy_best(saved)
                 if self.step >= stop:
                     break
             else:
@@ -165,6 +174,26 @@ class Trainer:
                 f.write(json.dumps({"step": self.step, **res}) + "\n")
         return res
 
+    def _is_best(self, res: dict) -> bool:
+        v = res.get(self.cfg.best_metric) if self.cfg.best_metric else None
+        if v is None or (self.best is not None and v >= self.best):
+            return False
+        self.best = float(v)
+        return True
+
+    def _copy_best(self, ckpt: Path) -> None:
+        """``checkpoints/best`` = a copy of ``ckpt`` (replaced atomically), named in ``best.json``."""
+        tmp = ckpt.parent / ".tmp-best"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(ckpt, tmp)
+        old = ckpt.parent / ".old-best"
+        shutil.rmtree(old, ignore_errors=True)
+        if (ckpt.parent / "best").exists():
+            os.replace(ckpt.parent / "best", old)
+        os.replace(tmp, ckpt.parent / "best")
+        shutil.rmtree(old, ignore_errors=True)
+        _write_atomic(ckpt.parent / "best.json", json.dumps({"step": self.step, self.cfg.best_metric: self.best}))
+
     # --- checkpoints ------------------------------------------------------------------------
     def save(self) -> Path | None:
         acc = self.accelerator
@@ -186,6 +215,7 @@ class Trainer:
                     "numpy_pos": np.random.get_state()[2], "python": torch.tensor(random.getstate()[1], dtype=torch.int64), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
                    tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+                                                    "best": self.best,
                                                     "config": asdict(self.cfg)}, indent=1))
         if hasattr(self.task, "save_extra"):
             self.task.save_extra(tmp)
@@ -220,6 +250,7 @@ class Trainer:
             torch.cuda.set_rng_state_all(rng["cuda"])
         state = json.loads((ckpt / "state.json").read_text())
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        self.best = state.get("best")
 
 
 def _to(batch, device):
