@@ -58,6 +58,17 @@ def cmd_synthesize(a) -> int:
     return 0
 
 
+def _pair_args(p, model: str) -> None:
+    """Arguments shared by the commands that run a stage over zero-shot pairs of a token manifest."""
+    p.add_argument(f"--{model}", required=True, help=f"{model} checkpoint folder (…/checkpoints/best/{model})")
+    p.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID (the one the tokens came from)")
+    p.add_argument("--manifest", required=True, help="token manifest of held-out speakers (dualtts extract-tokens)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--per-speaker", type=int, default=None, help="targets per speaker (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+
+
 def add_parsers(sub) -> None:
     s = sub.add_parser("synthesize", help="text + a voice prompt (audio and its transcript) -> speech")
     s.add_argument("--lm", required=True, help="LM checkpoint folder")
@@ -76,34 +87,22 @@ def add_parsers(sub) -> None:
     s.set_defaults(func=cmd_synthesize)
 
     g = sub.add_parser("lm-generate", help="zero-shot pairs of a token manifest -> LM tokens decoded semantic-only (OUT/<id>.wav)")
-    g.add_argument("--lm", required=True, help="LM checkpoint folder (…/checkpoints/step-N/lm)")
-    g.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID (the one the tokens came from)")
-    g.add_argument("--manifest", required=True, help="token manifest of held-out speakers (dualtts extract-tokens)")
-    g.add_argument("--out", required=True)
-    g.add_argument("--per-speaker", type=int, default=None, help="targets per speaker (default: all)")
+    _pair_args(g, "lm")
     g.add_argument("--batch-size", type=int, default=8)
-    g.add_argument("--seed", type=int, default=0)
     g.add_argument("--temperature", type=float)
     g.add_argument("--top-k", type=int)
     g.add_argument("--top-p", type=float)
     g.add_argument("--repetition-penalty", type=float)
     g.add_argument("--quantize", default="none", choices=["none", "bf16", "int8"], help="inference weights (int8: CPU)")
-    g.add_argument("--device", default="auto")
     g.set_defaults(func=cmd_lm_generate)
 
     f = sub.add_parser("flow-generate", help="zero-shot pairs of a token manifest -> acoustic layers filled in by the flow stage (OUT/<id>.wav)")
-    f.add_argument("--flow", required=True, help="flow checkpoint folder (…/checkpoints/step-N/flow)")
-    f.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID (the one the tokens came from)")
-    f.add_argument("--manifest", required=True, help="token manifest of held-out speakers (dualtts extract-tokens)")
-    f.add_argument("--out", required=True)
+    _pair_args(f, "flow")
     f.add_argument("--tokens", help="folder of first-layer tokens <id>.npy (lm-generate output); default: the ground truth")
-    f.add_argument("--per-speaker", type=int, default=None)
     f.add_argument("--prompt-seconds", type=float, default=3.0)
     f.add_argument("--steps", type=int, default=16)
     f.add_argument("--method", default="euler", choices=["euler", "midpoint"])
     f.add_argument("--cfg-scale", type=float, default=2.0)
     f.add_argument("--sway", default="-1", help="sway coefficient of the time grid, or none (uniform)")
     f.add_argument("--as-codes", action="store_true", help="re-quantize the latent into acoustic codes before decoding")
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--device", default="auto")
     f.set_defaults(func=cmd_flow_generate)

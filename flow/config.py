@@ -1,11 +1,15 @@
 """Acoustic flow-stage configuration and presets."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from training.config import DictConfig
 
 
 @dataclass
-class FlowConfig:
+class FlowConfig(DictConfig):
+    WHAT = "flow"
+
     latent_dim: int = 1024           # the tokenizer's latent (Tokenizer.embed) width
     codebook_size: int = 16384       # first-layer codebook (semantic token embedding table)
     frame_rate: float = 12.5
@@ -19,15 +23,6 @@ class FlowConfig:
     prompt_min: float = 0.1          # the clean prompt span during training: a prefix of this fraction...
     prompt_max: float = 0.7          # ...up to this fraction of the frames
     time_sampling: str = "logit_normal"  # uniform | logit_normal (flow time t during training)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FlowConfig":
-        from training.config import config_from_dict
-
-        return config_from_dict(cls, d, "flow")
 
 
 PRESETS: dict[str, dict] = {

@@ -6,11 +6,15 @@ The output head scores the S speech tokens and eos (index S).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from training.config import DictConfig
 
 
 @dataclass
-class LMConfig:
+class LMConfig(DictConfig):
+    WHAT = "LM"
+
     num_phonemes: int = 128          # size of the phoneme symbol table (data.text.SymbolTable)
     codebook_size: int = 16384       # first-layer codebook of the tokenizer: 16384 DualCodec, 2048 Mimi, 1024 EnCodec
     frame_rate: float = 12.5         # tokens per second of speech (sets the length limits of generation)
@@ -56,15 +60,6 @@ class LMConfig:
             attention_dropout=self.dropout, tie_word_embeddings=False,
             bos_token_id=None, eos_token_id=None, pad_token_id=None,
         )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "LMConfig":
-        from training.config import config_from_dict
-
-        return config_from_dict(cls, d, "LM")
 
 
 PRESETS: dict[str, dict] = {

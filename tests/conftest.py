@@ -94,3 +94,28 @@ def token_manifests(manifests, tiny_codec, tmp_path_factory) -> Path:
     for split in ("train", "test"):
         extract_tokens(codec, manifests / f"{split}.jsonl", out / split)
     return out
+
+
+def assert_resume_is_exact(load_config, task_cls, make_yaml) -> None:
+    """4 steps in one go == 3 steps, an interruption, and a resume: every module's weights bit-identical.
+
+    make_yaml(name, **train_overrides) -> a config path whose out_dir ends in ``name`` (max_steps 4, save_every 2).
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    from training.loop import Trainer
+
+    full = load_config(make_yaml("full"))
+    Trainer(full.train, task_cls(full)).fit(resume=False)
+    half = load_config(make_yaml("half", save_every=0))
+    Trainer(half.train, task_cls(half)).fit(resume=False, until=3)  # interrupted after step 3
+    assert Trainer(half.train, task_cls(half)).fit(resume=True)["step"] == 4
+    a_dir, b_dir = Path(full.train.out_dir) / "checkpoints" / "step-4", Path(half.train.out_dir) / "checkpoints" / "step-4"
+    files = sorted(p.name for p in a_dir.glob("*.safetensors"))
+    assert files
+    for name in files:
+        a, b = load_file(str(a_dir / name)), load_file(str(b_dir / name))
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{name}: {k}"

@@ -6,6 +6,7 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
+from conftest import assert_resume_is_exact
 
 from flow.config import get_flow_config
 from flow.infer import fill_utterance, split_latent
@@ -134,15 +135,7 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, token_manifests,
     losses = [task.train_step(batch, trainer.update, i)["loss"] for i in range(40)]
     assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
 
-    full = load_flow_train_config(_train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / "full"))
-    Trainer(full.train, FlowTask(full)).fit(resume=False)
-    half = load_flow_train_config(_train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / "half", save_every=0))
-    Trainer(half.train, FlowTask(half)).fit(resume=False, until=3)
-    Trainer(half.train, FlowTask(half)).fit(resume=True)
-    a = AcousticFlow.from_pretrained(tmp_path / "full" / "checkpoints" / "step-4" / "flow")
-    b = AcousticFlow.from_pretrained(tmp_path / "half" / "checkpoints" / "step-4" / "flow")
-    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
-        assert torch.equal(x, y), k
+    assert_resume_is_exact(load_flow_train_config, FlowTask, lambda name, **kw: _train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / name, **kw))
 
 
 def test_cli_train_validate_and_generate(tmp_path, token_manifests, tiny_codec, capsys):

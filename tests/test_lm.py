@@ -1,4 +1,5 @@
 """Semantic LM: sequence layout, loss masking, learning, generation limits, batched == one by one, checkpoints."""
+import copy
 import json
 import math
 
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import assert_resume_is_exact
 
 from lm.config import get_lm_config
 from lm.model import IGNORE, SemanticLM, collate, training_sequence
@@ -140,15 +142,7 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, token_manifests,
     losses = [task.train_step(batch, trainer.update, i)["loss"] for i in range(30)]
     assert losses[-1] < 0.7 * losses[0], losses
 
-    full = load_lm_train_config(_train_yaml(tmp_path, token_manifests, manifests, tmp_path / "full"))
-    Trainer(full.train, LMTask(full)).fit(resume=False)
-    half = load_lm_train_config(_train_yaml(tmp_path, token_manifests, manifests, tmp_path / "half", save_every=0))
-    Trainer(half.train, LMTask(half)).fit(resume=False, until=3)
-    Trainer(half.train, LMTask(half)).fit(resume=True)
-    a = SemanticLM.from_pretrained(tmp_path / "full" / "checkpoints" / "step-4" / "lm")
-    b = SemanticLM.from_pretrained(tmp_path / "half" / "checkpoints" / "step-4" / "lm")
-    for (k, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
-        assert torch.equal(x, y), k
+    assert_resume_is_exact(load_lm_train_config, LMTask, lambda name, **kw: _train_yaml(tmp_path, token_manifests, manifests, tmp_path / name, **kw))
 
 
 def test_cli_train_validate_and_generate(tmp_path, token_manifests, manifests, tiny_codec, capsys):
@@ -185,3 +179,19 @@ def test_best_checkpoint_is_kept(tmp_path, token_manifests, manifests):
     assert json.loads((root / "best.json").read_text())["step"] == best["step"]
     assert json.loads((root / "best" / "state.json").read_text())["step"] == best["step"]
     assert SemanticLM.from_pretrained(root / "best" / "lm") is not None
+
+
+def test_int8_and_bf16_weights_generate_and_stay_close():
+    from dualtts.zeroshot import quantize_for_cpu
+
+    m, _ = _overfit(_model(), _items(4))
+    ph, tok = _items(4)[0]
+    ids = training_sequence(m.cfg, ph, tok)[0][None]
+    ref = m(ids)[0]
+    for mode in ("int8", "bf16"):
+        q = quantize_for_cpu(copy.deepcopy(m), mode)
+        logits = q(ids)[0].float()
+        assert (logits.argmax(-1) == ref.argmax(-1)).float().mean() > 0.9, mode
+        assert q.generate([ph], [tok[:3]], greedy=True)[0].tolist() == tok[3:].tolist(), mode
+    with pytest.raises(ValueError, match="quantize"):
+        quantize_for_cpu(m, "int4")

@@ -79,6 +79,21 @@ def load_state(path: Path) -> dict:
     return load_file(str(Path(path) / "model.safetensors"))
 
 
+class DictConfig:
+    """``to_dict`` / ``from_dict`` for a model-config dataclass; ``WHAT`` names it in errors."""
+
+    WHAT = "model"
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return config_from_dict(cls, d, cls.WHAT)
+
+
 def config_from_dict(cls: type[T], d: dict, what: str) -> T:
     """A model-config dataclass from a dict, naming unknown fields."""
     unknown = set(d) - {f.name for f in fields(cls)}

@@ -8,6 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
+from report import _jsonl  # recipes/mini/report.py (the codec report)
+
 ROWS = [  # (evaluation file, what was decoded)
     ("eval-ground-truth.json", "ground-truth audio"),
     ("eval-codec-qall.json", "true tokens, all 8 layers (codec resynthesis)"),
@@ -16,10 +18,6 @@ ROWS = [  # (evaluation file, what was decoded)
     ("eval-lm-q1.json", "LM tokens, semantic-only decoding"),
     ("eval-lm-flow.json", "LM tokens + flow (whole pipeline)"),
 ]
-
-
-def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
 
 
 def main() -> None:
