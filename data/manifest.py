@@ -125,3 +125,14 @@ def split_by_speaker(
     for u in utterances:
         out[assign[group_of[u.speaker]]].append(u)
     return out
+
+
+def first_per_speaker(utts: Iterable[Utterance], n: int) -> list[Utterance]:
+    """The first ``n`` utterances of every speaker, in manifest order."""
+    count: dict[str, int] = {}
+    out = []
+    for u in utts:
+        if count.get(u.speaker, 0) < n:
+            count[u.speaker] = count.get(u.speaker, 0) + 1
+            out.append(u)
+    return out

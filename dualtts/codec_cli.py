@@ -92,10 +92,13 @@ def cmd_reconstruct(a) -> int:
 
     from codec.tokenizer import load_tokenizer
     from data.audio import load_audio, save_audio
-    from data.manifest import read_manifest
+    from data.manifest import first_per_speaker, read_manifest
 
     tok = load_tokenizer(a.tokenizer if ":" in a.tokenizer else f"dualcodec:{a.tokenizer}", a.device)
-    utts = read_manifest(a.manifest)[: a.limit]
+    utts = read_manifest(a.manifest)
+    if a.per_speaker:
+        utts = first_per_speaker(utts, a.per_speaker)
+    utts = utts[: a.limit]
     out = Path(a.out)
     for u in tqdm(utts, desc="reconstruct", unit="utt", file=sys.stderr, disable=None):
         wav, sr = load_audio(u.audio, tok.sample_rate)
@@ -197,7 +200,8 @@ def add_parsers(sub) -> None:
     r.add_argument("--manifest", required=True)
     r.add_argument("--out", required=True)
     r.add_argument("--layers", type=int, default=None, help="decode only the first q layers (1 = semantic only)")
-    r.add_argument("--limit", type=int, default=None)
+    r.add_argument("--limit", type=int, default=None, help="at most this many utterances")
+    r.add_argument("--per-speaker", type=int, default=None, help="only the first N utterances of each speaker")
     r.add_argument("--device", default="cpu")
     r.set_defaults(func=cmd_reconstruct)
 

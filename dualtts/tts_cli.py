@@ -42,7 +42,8 @@ def cmd_flow_generate(a) -> int:
     flow = AcousticFlow.from_pretrained(a.flow, device)
     summary = flow_generate(flow, _tokenizer(a.tokenizer, device), a.manifest, a.out, per_speaker=a.per_speaker,
                             tokens_dir=a.tokens, prompt_seconds=a.prompt_seconds, as_codes=a.as_codes, seed=a.seed,
-                            steps=a.steps, method=a.method, cfg_scale=a.cfg_scale, sway=None if a.sway == "none" else float(a.sway))
+                            steps=a.steps, method=a.method, cfg_scale=a.cfg_scale, sway=None if a.sway == "none" else float(a.sway),
+                            temperature=a.temperature)
     print(json.dumps(summary))
     return 0
 
@@ -104,5 +105,6 @@ def add_parsers(sub) -> None:
     f.add_argument("--method", default="euler", choices=["euler", "midpoint"])
     f.add_argument("--cfg-scale", type=float, default=2.0)
     f.add_argument("--sway", default="-1", help="sway coefficient of the time grid, or none (uniform)")
+    f.add_argument("--temperature", type=float, default=1.0, help="scale of the starting noise (< 1: less varied detail)")
     f.add_argument("--as-codes", action="store_true", help="re-quantize the latent into acoustic codes before decoding")
     f.set_defaults(func=cmd_flow_generate)

@@ -16,13 +16,14 @@ def time_grid(steps: int, sway: float | None = -1.0, device=None) -> torch.Tenso
 
 def sample(model, tokens: torch.Tensor, semantic: torch.Tensor, prompt: torch.Tensor | None = None,
            prompt_len: torch.Tensor | list[int] | None = None, steps: int = 16, method: str = "euler",
-           cfg_scale: float = 2.0, sway: float | None = -1.0, key_mask: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
+           cfg_scale: float = 2.0, sway: float | None = -1.0, key_mask: torch.Tensor | None = None, seed: int = 0,
+           temperature: float = 1.0) -> torch.Tensor:
     """Acoustic latent ``[B, D, F]`` (de-normalised, ready to add to the semantic latent and decode).
 
     tokens: [B, F] first-layer codes; semantic: [B, D, F] their latent (``Tokenizer.embed(codes[:, :1])``);
     prompt: [B, D, F] the acoustic latent whose first ``prompt_len[b]`` frames are the voice prompt (the rest
-    is ignored); key_mask: [B, F] True on real frames. The first ``prompt_len`` frames of the output equal
-    the prompt.
+    is ignored); key_mask: [B, F] True on real frames; temperature scales the starting noise (< 1: closer to
+    the conditional mean, less varied detail). The first ``prompt_len`` frames of the output equal the prompt.
     """
     if method not in ("euler", "midpoint"):
         raise ValueError(f"method {method!r}: expected euler or midpoint")
@@ -40,7 +41,7 @@ def sample(model, tokens: torch.Tensor, semantic: torch.Tensor, prompt: torch.Te
         pmask = torch.zeros(B, Fn, dtype=torch.bool, device=dev)
         x_prompt = torch.zeros(B, Fn, D, device=dev, dtype=dtype)
     g = torch.Generator(device=dev).manual_seed(seed)
-    x = torch.randn(B, Fn, D, generator=g, device=dev).to(dtype)
+    x = (temperature * torch.randn(B, Fn, D, generator=g, device=dev)).to(dtype)
     guided = cfg_scale != 1.0
     if guided:  # conditional and unconditional rows in one batch
         tok2 = torch.cat([tokens, torch.full_like(tokens, model.cfg.codebook_size)])

@@ -25,8 +25,8 @@ FLOW=exp/mini/flow-12hz/checkpoints/best/flow
 E=exp/mini/tts-eval
 ev() { dualtts evaluate --ref "$M/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3"; }
 # references: the ground truth, and its tokens decoded with the first layer only / all layers
-dualtts reconstruct --tokenizer "$CODEC" --manifest "$M/test.jsonl" --out "$E/codec-q1" --layers 1
-dualtts reconstruct --tokenizer "$CODEC" --manifest "$M/test.jsonl" --out "$E/codec-qall"
+dualtts reconstruct --tokenizer "$CODEC" --manifest "$M/test.jsonl" --out "$E/codec-q1" --layers 1 --per-speaker "$PER_SPK"
+dualtts reconstruct --tokenizer "$CODEC" --manifest "$M/test.jsonl" --out "$E/codec-qall" --per-speaker "$PER_SPK"
 ev "$C/corpus" wer "$E/eval-ground-truth.json"
 ev "$E/codec-q1" wer,sim,stoi "$E/eval-codec-q1.json"
 ev "$E/codec-qall" wer,sim,stoi "$E/eval-codec-qall.json"
@@ -36,6 +36,9 @@ ev "$E/lm-q1" wer,sim "$E/eval-lm-q1.json"
 # flow: ground-truth first-layer tokens + a 3 s prompt -> acoustic layers
 dualtts flow-generate --flow "$FLOW" --tokenizer "dualcodec:$CODEC" --manifest "$TOK/test/manifest.jsonl" --out "$E/flow-gt" --per-speaker "$PER_SPK"
 ev "$E/flow-gt" wer,sim,stoi "$E/eval-flow-gt.json"
+dualtts flow-generate --flow "$FLOW" --tokenizer "dualcodec:$CODEC" --manifest "$TOK/test/manifest.jsonl" --out "$E/flow-gt-t0.5" \
+  --per-speaker "$PER_SPK" --temperature 0.5
+ev "$E/flow-gt-t0.5" wer,sim,stoi "$E/eval-flow-gt-t0.5.json"
 # the whole pipeline: LM tokens -> flow -> codec
 dualtts flow-generate --flow "$FLOW" --tokenizer "dualcodec:$CODEC" --manifest "$TOK/test/manifest.jsonl" --out "$E/lm-flow" \
   --per-speaker "$PER_SPK" --tokens "$E/lm-q1"

@@ -15,6 +15,7 @@ ROWS = [  # (evaluation file, what was decoded)
     ("eval-codec-qall.json", "true tokens, all 8 layers (codec resynthesis)"),
     ("eval-codec-q1.json", "true first-layer tokens, semantic-only decoding"),
     ("eval-flow-gt.json", "true first-layer tokens + flow (3 s prompt)"),
+    ("eval-flow-gt-t0.5.json", "true first-layer tokens + flow, noise temperature 0.5 (chosen on dev)"),
     ("eval-lm-q1.json", "LM tokens, semantic-only decoding"),
     ("eval-lm-flow.json", "LM tokens + flow (whole pipeline)"),
 ]
