@@ -1,4 +1,4 @@
-"""Codec losses: multi-scale mel L1, LSGAN, and feature matching."""
+"""Codec losses: multi-scale mel L1, a phase-aware complex-STFT loss, LSGAN, and feature matching."""
 from __future__ import annotations
 
 import functools
@@ -32,6 +32,23 @@ class MultiScaleMelLoss(nn.Module):
             a, b = self.mel(pred, w, m), self.mel(target, w, m)
             total = total + F.l1_loss(torch.log10(a.clamp(min=1e-5)), torch.log10(b.clamp(min=1e-5))) + F.l1_loss(a, b)
         return total / len(self.windows)
+
+
+class ComplexSTFTLoss(nn.Module):
+    """Phase-aware multi-resolution loss: mean |C(pred) - C(target)| over STFT bins, where
+    ``C(X) = |X|^0.3 * X / |X|`` (power-law compressed complex spectrum); windows 512..2048, hop w/4."""
+
+    def __init__(self, windows=(512, 1024, 2048), power: float = 0.3):
+        super().__init__()
+        self.windows, self.power = windows, power
+
+    def _c(self, wav: torch.Tensor, w: int) -> torch.Tensor:
+        x = torch.stft(wav[:, 0].float(), w, w // 4, window=torch.hann_window(w, device=wav.device), return_complex=True)
+        mag = x.abs().clamp(min=1e-7)
+        return x * (mag ** (self.power - 1))
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum((self._c(pred, w) - self._c(target, w)).abs().mean() for w in self.windows) / len(self.windows)
 
 
 def discriminator_loss(real_outs, fake_outs) -> torch.Tensor:

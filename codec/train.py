@@ -15,13 +15,14 @@ from torch.utils.data import DataLoader, Dataset
 
 from codec.config import DualCodecConfig, get_config
 from codec.discriminators import Discriminator
-from codec.losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
+from codec.losses import ComplexSTFTLoss, MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
 from codec.model import DualCodec
 from data.audio import load_audio
 from data.manifest import read_manifest
 from training.loop import TrainConfig
 
-LOSS_WEIGHTS = {"mel": 15.0, "adv": 1.0, "fm": 2.0, "codebook": 1.0, "commitment": 0.25, "semantic": 15.0}
+# the paper's weights; "complex" (phase-aware complex-STFT loss, ours) is off by default
+LOSS_WEIGHTS = {"mel": 15.0, "adv": 1.0, "fm": 2.0, "codebook": 1.0, "commitment": 0.25, "semantic": 15.0, "complex": 0.0}
 
 
 @dataclass
@@ -79,6 +80,7 @@ class CodecTask:
                 self.codec.ssl.std.copy_(sd["ssl.std"])
         self.disc = Discriminator(channels=cfg.disc_channels) if cfg.gan else None
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate)
+        self.complex_loss = ComplexSTFTLoss()
         self.w = {**LOSS_WEIGHTS, **cfg.loss}
         self.train_paths = [u.audio for u in read_manifest(cfg.train_manifest)]
         if not self.train_paths:
@@ -112,6 +114,10 @@ class CodecTask:
         mel = self.mel_loss(fake, wav)
         loss = w["mel"] * mel + w["codebook"] * out["codebook_loss"] + w["commitment"] * out["commitment_loss"] \
             + w["semantic"] * out["semantic_loss"]
+        if w["complex"]:
+            cx = self.complex_loss(fake, wav)
+            loss = loss + w["complex"] * cx
+            logs["complex"] = float(cx.detach())
         if use_gan:
             real_outs, fake_outs = self.d(wav), self.d(fake)
             adv, fm = generator_adv_loss(fake_outs), feature_matching_loss(real_outs, fake_outs)
