@@ -20,3 +20,5 @@ for n in base complex; do
   dualtts reconstruct --tokenizer "$OUT/$n/checkpoints/step-$STEPS/codec" --manifest $M/test.jsonl --out $OUT/$n/recon --per-speaker 5
   dualtts evaluate --ref $M/test.jsonl --hyp $OUT/$n/recon --metrics wer,stoi,pesq,mel --per-speaker 5 --out $OUT/eval-$n.json
 done
+dualtts reconstruct --tokenizer "$OUT/base/checkpoints/step-$STEPS/codec" --manifest $M/test.jsonl --out $OUT/base/recon-q1 --per-speaker 5 --layers 1
+dualtts evaluate --ref $M/test.jsonl --hyp $OUT/base/recon-q1 --metrics wer,stoi,pesq,mel --per-speaker 5 --out $OUT/eval-base-q1.json
