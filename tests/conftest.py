@@ -119,3 +119,14 @@ def assert_resume_is_exact(load_config, task_cls, make_yaml) -> None:
         assert a.keys() == b.keys()
         for k in a:
             assert torch.equal(a[k], b[k]), f"{name}: {k}"
+
+
+def accelerate_launch(*args: str, processes: int = 2):
+    """``accelerate launch --cpu --num_processes N -m dualtts.cli ARGS`` -> the finished process (offline, 1 thread each)."""
+    import sys
+
+    launcher = Path(sys.executable).parent / "accelerate"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([str(launcher), "launch", "--num_processes", str(processes), "--cpu", "--num_machines", "1",
+                           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "dualtts.cli", *args],
+                          capture_output=True, text=True, env=env, timeout=600)

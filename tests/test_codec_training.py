@@ -1,8 +1,5 @@
 """Codec training on the shared accelerate loop: loss goes down, checkpoints resume exactly, 2 CPU processes work."""
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import torch
@@ -12,6 +9,7 @@ from codec.train import CodecTask, load_train_config
 from training.loop import Trainer
 
 from conftest import TINY_CODEC as TINY_MODEL
+from conftest import accelerate_launch
 
 def _config(manifests, out_dir, **train):
     d = {"model": TINY_MODEL, "train_manifest": str(manifests / "train.jsonl"), "val_manifest": str(manifests / "test.jsonl"),
@@ -66,11 +64,7 @@ def test_cli_train_and_validation(manifests, tmp_path, capsys):
 
 def test_accelerate_launch_two_cpu_processes(manifests, tmp_path):
     cfg = _write(tmp_path, _config(manifests, tmp_path / "ddp", max_steps=2, save_every=2))
-    launcher = Path(sys.executable).parent / "accelerate"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    r = subprocess.run([str(launcher), "launch", "--num_processes", "2", "--cpu", "--num_machines", "1", "--mixed_precision", "no",
-                        "--dynamo_backend", "no", "-m", "dualtts.cli", "train", "codec", "--config", str(cfg)],
-                       capture_output=True, text=True, env=env, timeout=600)
+    r = accelerate_launch("train", "codec", "--config", str(cfg))
     assert r.returncode == 0, r.stderr[-3000:]
     assert (tmp_path / "ddp/checkpoints/step-2/generator.safetensors").is_file()
 

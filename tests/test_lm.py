@@ -198,18 +198,11 @@ def test_int8_and_bf16_weights_generate_and_stay_close():
 
 
 def test_accelerate_launch_two_cpu_processes_with_best_checkpoint(tmp_path, token_manifests, manifests):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from conftest import accelerate_launch
 
     cfg = _train_yaml(tmp_path, token_manifests, manifests, tmp_path / "ddp", max_steps=4, val_every=2, save_every=0,
                       best_metric="loss")
-    launcher = Path(sys.executable).parent / "accelerate"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    r = subprocess.run([str(launcher), "launch", "--num_processes", "2", "--cpu", "--num_machines", "1", "--mixed_precision", "no",
-                        "--dynamo_backend", "no", "-m", "dualtts.cli", "train", "lm", "--config", str(cfg)],
-                       capture_output=True, text=True, env=env, timeout=600)
+    r = accelerate_launch("train", "lm", "--config", str(cfg))
     assert r.returncode == 0, r.stderr[-3000:]
     root = tmp_path / "ddp" / "checkpoints"
     assert (root / "step-4" / "lm" / "model.safetensors").is_file() and (root / "best" / "lm" / "model.safetensors").is_file()
