@@ -20,6 +20,7 @@ from pathlib import Path
 from data.audio import AudioError
 from data.manifest import ManifestError
 from data.text import TextError
+from dualtts.evaluate import ALL_METRICS, DEFAULT_METRICS
 
 
 def _csv_list(s: str) -> list[str]:
@@ -148,11 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--seed", type=int, default=0)
     pr.set_defaults(func=cmd_prepare)
 
-    e = sub.add_parser("evaluate", help="score generated audio against references (WER, SIM, DNSMOS, PESQ, STOI, mel)")
+    e = sub.add_parser("evaluate", help="score generated audio against references (WER, NLL, SIM, DNSMOS, PESQ, STOI, mel)")
     e.add_argument("--ref", required=True, help="reference corpus folder or JSONL manifest")
     e.add_argument("--hyp", required=True, help="folder of <id>.wav to score")
     e.add_argument("--out", help="write the full report (per item too) as JSON")
-    e.add_argument("--metrics", type=_csv_list, default=["wer", "sim", "dnsmos", "pesq", "stoi", "mel"])
+    e.add_argument("--metrics", type=_csv_list, default=list(DEFAULT_METRICS),
+                   help=f"comma-separated, from {','.join(ALL_METRICS)} (nll: the ASR's per-token negative log-likelihood "
+                        "of the reference text, an intelligibility score that does not saturate like WER)")
     e.add_argument("--asr-model", default="base", help="base (offline default), tiny.en, a CTranslate2 folder, or a hub name")
     e.add_argument("--by", choices=["auto", "speaker", "engine"], default="auto")
     e.add_argument("--per-speaker", type=int, default=None, help="score at most N clips per speaker (seeded sample)")

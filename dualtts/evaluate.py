@@ -20,7 +20,8 @@ from data.atomic import write_text_atomic
 from data.manifest import read_manifest
 from dualtts.metrics.asr import normalize
 
-ALL_METRICS = ("wer", "sim", "dnsmos", "pesq", "stoi", "mel")
+ALL_METRICS = ("wer", "nll", "sim", "dnsmos", "pesq", "stoi", "mel")
+DEFAULT_METRICS = ("wer", "sim", "dnsmos", "pesq", "stoi", "mel")
 
 
 def load_references(ref: str | Path) -> list[dict]:
@@ -53,7 +54,7 @@ def speaker_groups(ref: str | Path) -> dict[str, str]:
 def evaluate(
     ref: str | Path,
     hyp: str | Path,
-    metrics: tuple[str, ...] = ALL_METRICS,
+    metrics: tuple[str, ...] = DEFAULT_METRICS,
     asr_model: str = "base",
     by: str = "auto",
     per_speaker: int | None = None,
@@ -94,12 +95,15 @@ def evaluate(
     bar = tqdm(metrics, desc="metrics", file=sys.stderr, disable=None)
     for m in bar:
         bar.set_postfix_str(m)
-        if m == "wer":
+        if m in ("wer", "nll"):
             texts = [r["text"] for r, _ in pairs]
             if any(t is None for t in texts):
-                raise ValueError(f"{ref}: WER needs transcripts (<id>.normalized.txt or a manifest)")
-            s = M.wer(texts, hyps_a, model=asr_model)
-            results["wer"], hyps_text = s.items, s.extra["hypotheses"]
+                raise ValueError(f"{ref}: {m.upper()} needs transcripts (<id>.normalized.txt or a manifest)")
+            if m == "nll":
+                results["nll"] = M.transcript_nll(texts, hyps_a, model=asr_model).items
+            else:
+                s = M.wer(texts, hyps_a, model=asr_model)
+                results["wer"], hyps_text = s.items, s.extra["hypotheses"]
         elif m == "sim":
             results["sim"] = M.speaker_similarity(refs_a, hyps_a).items
         elif m == "dnsmos":
@@ -122,7 +126,7 @@ def evaluate(
     groups = defaultdict(list)
     for row in items:
         groups[row["group"]].append(row)
-    summary = {"n": len(items), "missing_hypotheses": missing, "group_by": key, "asr_model": asr_model if "wer" in results else None,
+    summary = {"n": len(items), "missing_hypotheses": missing, "group_by": key, "asr_model": asr_model if {"wer", "nll"} & set(results) else None,
                "overall": _aggregate(items, results), "groups": {g: _aggregate(rows, results) for g, rows in sorted(groups.items())},
                "items": items}
     return summary

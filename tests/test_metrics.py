@@ -54,6 +54,18 @@ def test_wer_tiny_en(speech_dir):
     assert good.mean < 0.35 and bad.mean > 0.7 and len(good.extra["hypotheses"]) == 2
 
 
+def test_transcript_nll_ranks_where_wer_saturates(speech_dir, noisy, tmp_path):
+    clean = [speech_dir / "male_a.wav", speech_dir / "female_b.wav"]
+    right = M.transcript_nll([TEXT_A, TEXT_B], clean, model="tiny.en")
+    wrong = M.transcript_nll([TEXT_B, TEXT_A], clean, model="tiny.en")
+    silence = M.transcript_nll([TEXT_A], [np.zeros(24000 * 3, np.float32)], model="tiny.en")
+    noise = M.transcript_nll([TEXT_A], [noisy], model="tiny.en")
+    assert max(right.items) + 1.5 < min(wrong.items)
+    assert right.items[0] < noise.mean < silence.mean
+    with pytest.raises(ValueError, match="longer than the 30 s"):
+        M.transcript_nll([TEXT_A], [np.zeros(24000 * 31, np.float32)], model="tiny.en")
+
+
 def test_wer_whisper_base_from_the_packages(speech_dir):
     from data.packaged_models import BASE_SIZE, resolve_model
     from pathlib import Path

@@ -25,6 +25,7 @@ import os
 import random
 import shutil
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -115,6 +116,7 @@ class Trainer:
 
             self.writer = SummaryWriter(str(self.out / "tensorboard"))
         history: list[dict] = []
+        t0 = time.monotonic()  # train_log.jsonl's wall_s: seconds since this process started (or resumed) training
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", file=sys.stderr, disable=not acc.is_main_process or None)
         while self.step < stop:
             loader = self.task.train_loader(cfg.seed, self.epoch)
@@ -132,7 +134,7 @@ class Trainer:
                     history.append({"step": self.step, **logs})
                     if acc.is_main_process:
                         with open(self.out / "train_log.jsonl", "a", encoding="utf-8") as f:
-                            f.write(json.dumps({"step": self.step, **logs}) + "\n")
+                            f.write(json.dumps({"step": self.step, **logs, "wall_s": round(time.monotonic() - t0, 1)}) + "\n")
                     if self.writer:
                         for k, v in logs.items():
                             self.writer.add_scalar(f"train/{k}", v, self.step)
