@@ -73,3 +73,18 @@ def _write(tmp_path, d) -> Path:
     p = tmp_path / f"cfg-{abs(hash(json.dumps(d, sort_keys=True)))}.yaml"
     p.write_text(yaml.safe_dump(d))
     return p
+
+
+def test_bf16_mixed_precision_steps_run_with_the_gan(manifests, tmp_path):
+    """The bf16 option (meant for GPUs) runs the generator and discriminator steps under autocast here on the CPU."""
+    cfg = load_train_config(_write(tmp_path, _config(manifests, tmp_path / "bf16", max_steps=2, mixed_precision="bf16")))
+    task = CodecTask(cfg)
+    seen = set()
+    lin = next(m for m in task.codec.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d)) and m.weight.requires_grad)
+    lin.register_forward_hook(lambda m, i, o: seen.add(o.dtype))
+    out = Trainer(cfg.train, task).fit(resume=False)
+    logs = out["history"][-1]
+    assert torch.bfloat16 in seen, seen
+    assert out["step"] == 2 and all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
+    assert {"mel", "d_loss", "adv"} <= set(logs)
+    assert all(p.dtype == torch.float32 for p in task.codec.parameters())  # weights stay fp32; autocast computes in bf16
