@@ -3,8 +3,9 @@
 # Needs the corpus and manifests of recipes/quickstart.sh. Writes exp/mini/ (RUNS=...) and recipes/mini/$REPORT.{md,json}
 # with the curves in recipes/mini/$CURVES.png (default results.{md,json}, loss_curves.png).
 #   STEPS=4000 EVAL_PER_SPEAKER=5 bash recipes/mini/codec.sh     (spectral 12.5 + 25 Hz, about 27 min each on 2 cores)
-#   CODECS=12hz-dac STEPS=1330 GAN_START=1230 bash recipes/mini/codec.sh
-#                  (the DAC-style waveform stream in the same wall-clock budget as the spectral 12.5 Hz run)
+#   RUNS=exp/streams REPORT=streams CURVES=streams_curves bash recipes/mini/streams.sh
+#                  (the spectral and the DAC-style waveform stream side by side in the same wall-clock budget)
+# EXTRA="key=value ..." adds training overrides.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
@@ -16,7 +17,7 @@ for C in $CODECS; do
   OUT=$RUNS/codec-$C
   [ -f "$OUT-init/model.safetensors" ] || dualtts codec-stats --codec "tiny-$C" --manifest "$M/train.jsonl" --out "$OUT-init" --max-utterances 150
   dualtts train codec --config recipes/mini/codec.yaml init="$OUT-init" train.out_dir="$OUT" train.max_steps="$STEPS" \
-    gan_start_step="$GAN_START"
+    gan_start_step="$GAN_START" ${EXTRA:-}
   CK="$OUT/checkpoints/$(cat "$OUT/checkpoints/latest")/codec"
   for Q in all 1; do
     L=$([ "$Q" = all ] && echo "" || echo "--layers $Q")
@@ -27,4 +28,4 @@ for C in $CODECS; do
 done
 dualtts evaluate --ref "$M/test.jsonl" --hyp "$(dirname "$M")/corpus" --metrics wer,nll --per-speaker "$PER_SPK" --by speaker \
   --out "$RUNS/eval-ground-truth.json"
-python recipes/mini/report.py --runs "$RUNS" --out recipes/mini --name "$REPORT" --curves "$CURVES"
+python recipes/mini/report.py --runs "$RUNS" --out recipes/mini --name "$REPORT" --curves "$CURVES" ${REPORT_ARGS:-}

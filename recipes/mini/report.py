@@ -22,12 +22,34 @@ def _segments(log: list[dict]) -> list[dict]:
     return [r for i, r in enumerate(log) if i + 1 == len(log) or log[i + 1]["wall_s"] < r["wall_s"]]
 
 
+def decode_rtf(checkpoint: Path, seconds: float = 10.0, repeats: int = 3) -> float:
+    """Real-time factor of decoding all layers of ``seconds`` of audio (batch 1, 2 threads, best of ``repeats``)."""
+    import time
+
+    import torch
+
+    from codec import DualCodec
+
+    torch.set_num_threads(2)
+    codec = DualCodec.from_pretrained(checkpoint).eval()
+    frames = int(seconds * codec.frame_rate)
+    codes = torch.stack([torch.randint(0, n, (1, frames)) for n in codec.codebook_sizes], dim=1)  # [1, Q, F]
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(repeats + 1):  # the first call warms up
+            t = time.perf_counter()
+            codec.decode(codes)
+            best = min(best, time.perf_counter() - t)
+    return round(best / seconds, 4)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", default="exp/mini")
     ap.add_argument("--out", default="recipes/mini")
     ap.add_argument("--name", default="results", help="table: <out>/<name>.md and .json")
     ap.add_argument("--curves", default="loss_curves", help="plot: <out>/<curves>.png")
+    ap.add_argument("--decode-speed", action="store_true", help="also time each trained codec's decoder (10 s, batch 1, 2 threads)")
     a = ap.parse_args()
     runs, out = Path(a.runs), Path(a.out)
     rows = []
@@ -38,15 +60,19 @@ def main() -> None:
     for run in _runs(runs):
         log = _jsonl(run / "train_log.jsonl")
         wall = sum(r["wall_s"] for r in _segments(log)) if log and "wall_s" in log[-1] else None
+        speed = {"train_steps_per_s": round(log[-1]["step"] / wall, 3) if wall else None}
+        if a.decode_speed:
+            speed["decode_rtf"] = decode_rtf(run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip() / "codec")
         for q in ("all", "1"):
             f = run / f"eval-q{q}.json"
             if not f.is_file():
                 continue
             o = json.loads(f.read_text())["overall"]
             rows.append({"codec": run.name, "layers": q if q != "all" else "all", "n": o["n"], "steps": log[-1]["step"] if log else None,
-                         "train_min": round(wall / 60, 1) if wall else None, **{k: o.get(k) for k in ("wer", "nll", "stoi", "pesq", "mel", "sim")}})
-    cols = ["codec", "layers", "steps", "train_min", "n", "wer", "nll", "stoi", "pesq", "mel", "sim"]
-    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+                         "train_min": round(wall / 60, 1) if wall else None, **speed, **{k: o.get(k) for k in ("wer", "nll", "stoi", "pesq", "mel", "sim")}})
+    cols = ["codec", "layers", "steps", "train_min", "train_steps_per_s", "decode_rtf", "n", "wer", "nll", "stoi", "pesq", "mel", "sim"]
+    cols = [c for c in cols if any(r.get(c) is not None for r in rows)]
+    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) and abs(v) >= 0.1 else f"{v:.4f}" if isinstance(v, float) else str(v))
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows]
     (out / f"{a.name}.md").write_text("\n".join(md) + "\n")
@@ -54,25 +80,31 @@ def main() -> None:
     print("\n".join(md))
 
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    for run in _runs(runs):
-        log, val = _jsonl(run / "train_log.jsonl"), _jsonl(run / "validation.jsonl")
-        if not log:
-            continue
+    logs = {run.name: (_jsonl(run / "train_log.jsonl"), _jsonl(run / "validation.jsonl")) for run in _runs(runs)}
+    logs = {k: v for k, v in logs.items() if v[0]}
+    gan = any("d_loss" in r for log, _ in logs.values() for r in log)
+    timed = bool(logs) and all(len(_segments(log)) == 1 and "wall_s" in log[-1] for log, _ in logs.values())
+    panels = ["train mel loss"] + (["GAN losses"] if gan else []) + ["held-out STOI (all layers o, RVQ-1 x)"]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    for name, (log, val) in logs.items():
         steps = [r["step"] for r in log]
-        axes[0].plot(steps, [r["mel"] for r in log], label=f"{run.name} mel")
-        axes[1].plot(steps, [r.get("d_loss", float("nan")) for r in log], label=f"{run.name} disc")
-        axes[1].plot(steps, [r.get("adv", float("nan")) for r in log], "--", label=f"{run.name} adv")
+        # x: training minutes when every run logged its wall time in one process (equal-budget comparisons), else steps
+        x = (lambda st: [float(np.interp(v, steps, [r["wall_s"] / 60 for r in log])) for v in st]) if timed else (lambda st: st)
+        axes[0].plot(x(steps), [r["mel"] for r in log], label=name)
+        if gan:
+            axes[1].plot(x(steps), [r.get("d_loss", float("nan")) for r in log], label=f"{name} disc")
+            axes[1].plot(x(steps), [r.get("adv", float("nan")) for r in log], "--", label=f"{name} adv")
         if val:
-            axes[2].plot([v["step"] for v in val], [v.get("stoi_all") for v in val], "o-", label=f"{run.name} STOI all")
-            axes[2].plot([v["step"] for v in val], [v.get("stoi_rvq1") for v in val], "x--", label=f"{run.name} STOI RVQ-1")
-    for ax, t in zip(axes, ("train mel loss", "GAN losses", "held-out STOI")):
+            line = axes[-1].plot(x([v["step"] for v in val]), [v.get("stoi_all") for v in val], "o-", label=name)[0]
+            axes[-1].plot(x([v["step"] for v in val]), [v.get("stoi_rvq1") for v in val], "x--", color=line.get_color())
+    for ax, t in zip(axes, panels):
         ax.set_title(t)
-        ax.set_xlabel("step")
+        ax.set_xlabel("training minutes" if timed else "step")
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / f"{a.curves}.png", dpi=90)
