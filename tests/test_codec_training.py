@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -75,7 +76,17 @@ def _write(tmp_path, d) -> Path:
     return p
 
 
-def test_bf16_mixed_precision_steps_run_with_the_gan(manifests, tmp_path):
+@pytest.fixture
+def fresh_accelerate_state():
+    """accelerate keeps one precision per process: start and leave this test with no state set."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()
+    yield
+    AcceleratorState._reset_state()
+
+
+def test_bf16_mixed_precision_steps_run_with_the_gan(manifests, tmp_path, fresh_accelerate_state):
     """The bf16 option (meant for GPUs) runs the generator and discriminator steps under autocast here on the CPU."""
     cfg = load_train_config(_write(tmp_path, _config(manifests, tmp_path / "bf16", max_steps=2, mixed_precision="bf16")))
     task = CodecTask(cfg)
