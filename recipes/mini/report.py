@@ -23,24 +23,21 @@ def _segments(log: list[dict]) -> list[dict]:
 
 
 def decode_rtf(checkpoint: Path, seconds: float = 10.0, repeats: int = 3) -> float:
-    """Real-time factor of decoding all layers of ``seconds`` of audio (batch 1, 2 threads, best of ``repeats``)."""
-    import time
+    """Real-time factor of decoding all layers of ``seconds`` of audio (batch 1, 2 threads, median of ``repeats``)."""
+    import sys
 
     import torch
 
     from codec import DualCodec
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from common import median_time  # the benchmarks' timing
+
     torch.set_num_threads(2)
     codec = DualCodec.from_pretrained(checkpoint).eval()
     frames = int(seconds * codec.frame_rate)
     codes = torch.stack([torch.randint(0, n, (1, frames)) for n in codec.codebook_sizes], dim=1)  # [1, Q, F]
-    best = float("inf")
-    with torch.inference_mode():
-        for _ in range(repeats + 1):  # the first call warms up
-            t = time.perf_counter()
-            codec.decode(codes)
-            best = min(best, time.perf_counter() - t)
-    return round(best / seconds, 4)
+    return round(median_time(lambda: codec.decode(codes), repeats) / seconds, 4)
 
 
 def main() -> None:
