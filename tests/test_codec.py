@@ -250,14 +250,15 @@ def test_extract_tokens_batched_resumable_and_skipping(codec, tmp_path, tiny_cor
     assert (tmp_path / "tok" / u.extra["codes"]).stat().st_mtime_ns == mtime
 
 
-def test_the_committed_mini_checkpoint_reconstructs_speech(speech_dir):
-    """recipes/mini/checkpoints/tiny-12hz: trained by recipes/mini/codec.sh, kept for the later stages."""
+@pytest.mark.parametrize("name", ["tiny-12hz", "tiny-12hz-3h"])
+def test_the_committed_mini_checkpoints_reconstruct_speech(speech_dir, name):
+    """recipes/mini/checkpoints: tiny-12hz by recipes/mini/codec.sh, tiny-12hz-3h (the TTS run's) by codec_tts.sh."""
     from pathlib import Path
 
     from data.audio import load_audio
     from dualtts import metrics as M
 
-    codec = DualCodec.from_pretrained(Path(__file__).resolve().parents[1] / "recipes/mini/checkpoints/tiny-12hz")
+    codec = DualCodec.from_pretrained(Path(__file__).resolve().parents[1] / "recipes/mini/checkpoints" / name)
     wav, _ = load_audio(speech_dir / "female_a.wav", 24000)
     x = torch.from_numpy(wav)[None, None]
     codes = codec.encode(x)
