@@ -3,7 +3,7 @@
 # corpus (the quickstart's 32 voices and held-out split, 150 Harvard sentences each: 4800 utterances,
 # 3.0 h) tokenized by the committed tiny 12.5 Hz DualCodec `tiny-12hz-3h` (recipes/mini/codec_tts.sh: the
 # quickstart codec continued on this corpus), then zero-shot evaluation on the held-out speakers (each target
-# prompted by another utterance of its speaker). Needs recipes/quickstart.sh's install. ≈60 min on 2 cores.
+# prompted by another utterance of its speaker). Needs recipes/quickstart.sh's install. ≈75 min on 2 cores.
 #   bash recipes/mini/tts.sh
 # Writes exp/corpus-tts/, exp/mini/{lm,flow}-12hz/, exp/mini/tts-eval/ and recipes/mini/tts_results.{md,json}, tts_curves.png.
 set -euo pipefail
