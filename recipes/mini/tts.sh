@@ -32,12 +32,13 @@ for l in 1 all; do
   dualtts reconstruct --tokenizer "$CODEC" --manifest "$M/dev.jsonl" --out "$D/codec-q$l" --per-speaker 10 $([ $l = all ] || echo --layers 1)
   dualtts evaluate --ref "$M/dev.jsonl" --hyp "$D/codec-q$l" --metrics sim,stoi --per-speaker 10 --out "$D/eval-codec-q$l.json"
 done
-for t in 1.0 0.7 0.5 0.3; do
+TEMPS="1.0 0.7 0.5 0.3"
+for t in $TEMPS; do
   dualtts flow-generate --flow "$FLOW" --tokenizer "dualcodec:$CODEC" --manifest "$TOK/dev/manifest.jsonl" --out "$D/flow-t$t" \
     --per-speaker 10 --temperature $t
   dualtts evaluate --ref "$M/dev.jsonl" --hyp "$D/flow-t$t" --metrics sim,stoi --per-speaker 10 --out "$D/eval-flow-t$t.json"
 done
-T=$(python -c "import json,sys; print(max(sys.argv[1:], key=lambda t: json.load(open(f'$D/eval-flow-t{t}.json'))['overall']['sim']))" 1.0 0.7 0.5 0.3)
+T=$(python -c "import json,sys; print(max(sys.argv[1:], key=lambda t: json.load(open(f'$D/eval-flow-t{t}.json'))['overall']['sim']))" $TEMPS)
 echo "{\"temperature\": $T}" > "$D/chosen.json"
 echo "noise temperature chosen on dev: $T"
 ev() { dualtts evaluate --ref "$M/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3"; }
@@ -51,8 +52,6 @@ ev "$E/codec-qall" wer,nll,sim,stoi "$E/eval-codec-qall.json"
 dualtts lm-generate --lm "$LM" --tokenizer "dualcodec:$CODEC" --manifest "$TOK/test/manifest.jsonl" --out "$E/lm-q1" --per-speaker "$PER_SPK"
 ev "$E/lm-q1" wer,nll,sim "$E/eval-lm-q1.json"
 # flow: ground-truth first-layer tokens + a 3 s prompt -> acoustic layers
-dualtts flow-generate --flow "$FLOW" --tokenizer "dualcodec:$CODEC" --manifest "$TOK/test/manifest.jsonl" --out "$E/flow-gt" --per-speaker "$PER_SPK"
-ev "$E/flow-gt" wer,nll,sim,stoi "$E/eval-flow-gt.json"
 dualtts flow-generate --flow "$FLOW" --tokenizer "dualcodec:$CODEC" --manifest "$TOK/test/manifest.jsonl" --out "$E/flow-gt-tdev" \
   --per-speaker "$PER_SPK" --temperature "$T"
 ev "$E/flow-gt-tdev" wer,nll,sim,stoi "$E/eval-flow-gt-tdev.json"

@@ -16,15 +16,13 @@ ROWS = [  # (evaluation file, what was decoded)
     ("eval-ground-truth.json", "ground-truth audio"),
     ("eval-codec-qall.json", "true tokens, all 8 layers (codec resynthesis)"),
     ("eval-codec-q1.json", "true first-layer tokens, semantic-only decoding"),
-    ("eval-flow-gt.json", "true first-layer tokens + flow (3 s prompt)"),
-    ("eval-flow-gt-tdev.json", "true first-layer tokens + flow, noise temperature {T} (chosen on dev)"),
+    ("eval-flow-gt-tdev.json", "true first-layer tokens + flow (3 s prompt), noise temperature {T} (chosen on dev)"),
     ("eval-lm-q1.json", "LM tokens, semantic-only decoding"),
     ("eval-lm-flow.json", "LM tokens + flow, noise temperature {T} (whole pipeline)"),
 ]
 
 
 PAIRED = [  # (system, baseline): is the system above the baseline clip by clip?
-    ("eval-flow-gt.json", "eval-codec-q1.json"),
     ("eval-flow-gt-tdev.json", "eval-codec-q1.json"),
     ("eval-codec-qall.json", "eval-codec-q1.json"),
     ("eval-lm-flow.json", "eval-lm-q1.json"),
@@ -53,8 +51,7 @@ def main() -> None:
     chosen = json.loads((dev / "chosen.json").read_text())["temperature"] if (dev / "chosen.json").is_file() else "?"
     labels = {name: what.format(T=chosen) for name, what in ROWS}
     rows = []
-    for name in labels:
-        what = labels[name]
+    for name, what in labels.items():
         f = runs / "tts-eval" / name
         if f.is_file():
             o = json.loads(f.read_text())["overall"]
