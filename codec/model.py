@@ -60,28 +60,36 @@ class DualCodec(nn.Module):
         T = wav.shape[-1]
         return F.pad(wav, (0, self.frames(T) * self.cfg.hop_length - T))
 
-    def semantic_features(self, wav: torch.Tensor) -> torch.Tensor:
-        """Normalized SSL features pooled to the frame rate: ``wav [B, 1, T] (T % hop == 0) -> [B, D_ssl, F]``."""
+    def semantic_features(self, wav: torch.Tensor, teacher: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalized SSL features pooled to the frame rate: ``wav [B, 1, T] (T % hop == 0) -> [B, D_ssl, F]``.
+
+        ``teacher``: the unnormalized 50 Hz features of this audio ``[B, D_ssl, F50]``, computed earlier
+        (:class:`codec.feature_cache.TeacherCache`): the SSL model is then not run."""
         n = wav.shape[-1] // self.cfg.hop_length
-        h = self.ssl(self.to16k(wav[:, 0]))
+        if teacher is not None:
+            h = (teacher.float() - self.ssl.mean[:, None]) / self.ssl.std[:, None]
+        else:
+            h = self.ssl(self.to16k(wav[:, 0]))
         want = n * self.pool
         h = F.pad(h, (0, want - h.shape[-1]), mode="replicate") if h.shape[-1] < want else h[..., :want]
         return F.avg_pool1d(h, self.pool) if self.pool > 1 else h
 
-    def _quantize(self, wav: torch.Tensor, n_acoustic: int | None = None, need_feats: bool = False) -> dict:
+    def _quantize(self, wav: torch.Tensor, n_acoustic: int | None = None, need_feats: bool = False,
+                  teacher: torch.Tensor | None = None) -> dict:
         mode = self.cfg.semantic_mode
         a = self.encoder(wav)
-        feats = self.semantic_features(wav) if mode == "dual" or (mode == "distill" and need_feats) else None
+        feats = self.semantic_features(wav, teacher) if mode == "dual" or (mode == "distill" and need_feats) else None
         s_q, s_codes, s_cb, s_cm = self.semantic_vq(self.semantic_encoder(feats) if mode == "dual" else a)
         r_q, a_codes, a_cb, a_cm = self.acoustic_rvq(a - s_q, n_acoustic)
         return {"feats": feats, "s_q": s_q, "z": s_q + r_q, "codes": torch.cat([s_codes[:, None], a_codes], 1),
                 "codebook_loss": s_cb.mean() + a_cb, "commitment_loss": s_cm.mean() + a_cm}
 
-    def forward(self, wav: torch.Tensor) -> dict:
+    def forward(self, wav: torch.Tensor, teacher: torch.Tensor | None = None) -> dict:
         """Training pass. ``wav: [B, 1, T]`` -> dict with ``audio [B, 1, T]``, ``codes``, and the losses
-        ``semantic_loss`` (MSE to the normalized SSL features), ``codebook_loss``, ``commitment_loss``."""
+        ``semantic_loss`` (MSE to the normalized SSL features), ``codebook_loss``, ``commitment_loss``.
+        ``teacher``: precomputed unnormalized SSL features ``[B, D_ssl, F50]`` (see :meth:`semantic_features`)."""
         T = wav.shape[-1]
-        out = self._quantize(self._pad(wav), need_feats=True)
+        out = self._quantize(self._pad(wav), need_feats=True, teacher=teacher)
         out["audio"] = self.decoder(out["z"])[..., :T]
         feats = out["feats"]
         out["semantic_loss"] = F.mse_loss(self.semantic_decoder(out["s_q"]), feats) if feats is not None else wav.new_zeros(())

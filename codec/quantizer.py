@@ -43,7 +43,12 @@ class FactorizedVQ(nn.Module):
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``z: [B, D, F]`` -> ``(z_q [B, out_dim, F], codes [B, F], codebook_loss, commitment_loss)`` (losses per item ``[B]``)."""
-        z_e = self.in_proj(z)
+        # the code search, lookup and losses in fp32 under mixed precision: bf16 cosines pick the wrong
+        # neighbours, and the dead-code restart writes into the fp32 codebook
+        with torch.autocast(z.device.type, enabled=False):
+            return self._quantize(self.in_proj(z.float()))
+
+    def _quantize(self, z_e: torch.Tensor):
         codes = self._codes(z_e.detach())
         z_q = self.lookup(codes)
         z_n = F.normalize(z_e, dim=1)
@@ -68,7 +73,7 @@ class FactorizedVQ(nn.Module):
         if dead.numel():
             pool = z_e.transpose(1, 2).reshape(-1, self.code_dim)
             pick = pool[torch.randint(0, pool.shape[0], (dead.numel(),), device=pool.device)]
-            self.codebook.weight.data[dead] = F.normalize(pick, dim=-1)
+            self.codebook.weight.data[dead] = F.normalize(pick, dim=-1).to(self.codebook.weight.dtype)
             self.steps_unused[dead] = 0
 
     def perplexity_usage(self) -> float:

@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from codec.config import DualCodecConfig, get_config
 from codec.discriminators import Discriminator
+from codec.feature_cache import TeacherCache
 from codec.losses import ComplexSTFTLoss, MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
 from codec.model import DualCodec
 from data.audio import load_audio
@@ -39,27 +40,40 @@ class CodecTrainConfig:
     gan: bool = True
     gan_start_step: int = 0
     disc_channels: int = 32
+    # a folder for the frozen teacher's features, computed once per whole utterance and sliced for each
+    # crop (crops then start on the codec's frame grid); null: run the teacher on every crop
+    teacher_cache: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
 class CropDataset(Dataset):
-    """Random fixed-length crops (zero-padded when shorter), reproducible from (seed, epoch, index)."""
+    """Random fixed-length crops (zero-padded when shorter), reproducible from (seed, epoch, index).
 
-    def __init__(self, paths: list[str], sample_rate: int, segment: int, seed: int = 0, epoch: int = 0):
+    With a :class:`TeacherCache` (and ``align`` = the codec's hop), crops start on the frame grid and
+    items are ``{"wav": [1, T], "teacher": [D_ssl, F50]}``: the cached features of the padded crop."""
+
+    def __init__(self, paths: list[str], sample_rate: int, segment: int, seed: int = 0, epoch: int = 0,
+                 cache: TeacherCache | None = None, align: int = 1):
         self.paths, self.sr, self.segment, self.seed, self.epoch = paths, sample_rate, segment, seed, epoch
+        self.cache, self.align = cache, align
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> torch.Tensor:
+    def __getitem__(self, i: int):
         wav, _ = load_audio(self.paths[i], self.sr)
         rng = random.Random(f"{self.seed}-{self.epoch}-{i}")
+        start = 0
         if len(wav) > self.segment:
-            start = rng.randrange(0, len(wav) - self.segment)
+            start = rng.randrange(0, (len(wav) - self.segment) // self.align + (self.align > 1)) * self.align
             wav = wav[start: start + self.segment]
         else:
             wav = np.pad(wav, (0, self.segment - len(wav)))
-        return torch.from_numpy(np.ascontiguousarray(wav))[None]
+        x = torch.from_numpy(np.ascontiguousarray(wav))[None]
+        if self.cache is None:
+            return x
+        padded = -(-self.segment // self.align) * self.align
+        return {"wav": x, "teacher": TeacherCache.slice(self.cache.get(self.paths[i]), start, padded, self.sr)}
 
 
 class CodecTask:
@@ -86,6 +100,10 @@ class CodecTask:
         if not self.train_paths:
             raise ValueError(f"{cfg.train_manifest}: no utterances")
         self.val_utts = read_manifest(cfg.val_manifest)[: cfg.val_utterances] if cfg.val_manifest else []
+        self.cache = None
+        if cfg.teacher_cache and self.codec.cfg.semantic_mode != "none":
+            self.cache = TeacherCache(cfg.teacher_cache, self.codec.ssl, self.codec.sample_rate)
+            self.cache.fill(self.train_paths)
 
     def modules(self) -> dict:
         mods = {"generator": self.codec}
@@ -98,14 +116,16 @@ class CodecTask:
 
     def train_loader(self, seed: int, epoch: int) -> DataLoader:
         seg = int(self.cfg.segment_seconds * self.codec.sample_rate)
-        ds = CropDataset(self.train_paths, self.codec.sample_rate, seg, seed, epoch)
+        ds = CropDataset(self.train_paths, self.codec.sample_rate, seg, seed, epoch, self.cache,
+                         self.codec.cfg.hop_length if self.cache else 1)
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=True, drop_last=len(ds) >= self.cfg.batch_size,
                           generator=g, num_workers=0)
 
-    def train_step(self, wav: torch.Tensor, update, step: int) -> dict[str, float]:
+    def train_step(self, batch, update, step: int) -> dict[str, float]:
         w, logs = self.w, {}
-        out = self.g(wav)
+        wav, teacher = (batch["wav"], batch["teacher"]) if isinstance(batch, dict) else (batch, None)
+        out = self.g(wav, teacher)
         fake = out["audio"]
         use_gan = self.d is not None and step >= self.cfg.gan_start_step
         if use_gan:

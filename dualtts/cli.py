@@ -50,7 +50,8 @@ def cmd_make_corpus(a) -> int:
     if a.out is None:
         raise SystemExit("error: --out is required")
     spec = CorpusSpec(out=Path(a.out), speakers=a.speakers, utterances=a.utterances, engines=a.engines,
-                      holdout=a.holdout, seed=a.seed, jobs=a.jobs, allow_noncommercial=a.allow_noncommercial)
+                      holdout=a.holdout, seed=a.seed, jobs=a.jobs, allow_noncommercial=a.allow_noncommercial,
+                      text=a.text, generated=a.generated, heldout_sentences=a.heldout_sentences)
     if a.screen_wer is not None:
         from dualtts.voices import regroup, screen_voices
 
@@ -127,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--engines", type=_csv_list, default=None, help="comma list (default: every installed engine)")
     m.add_argument("--holdout", type=int, default=4, help="held-out (test) speakers, whole voice groups spread over engines")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--text", choices=["harvard", "mixed"], default="harvard",
+                   help="sentences: the Harvard list, or Harvard plus --generated grammar sentences")
+    m.add_argument("--generated", type=int, default=0, help="grammar sentences added by --text mixed")
+    m.add_argument("--heldout-sentences", type=int, default=0,
+                   help="Harvard sentences said only by the held-out speakers (test text unseen in training)")
     m.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     m.add_argument("--allow-noncommercial", action="store_true", help="also use CC-BY-NC voices (RHVoice evgeniy-eng, lyubov)")
     m.add_argument("--screen-wer", type=float, default=None, metavar="MAX_WER",

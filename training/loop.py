@@ -44,7 +44,8 @@ class TrainConfig:
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1
     grad_clip: float = 1.0
-    mixed_precision: str = "no"        # no | bf16 | fp16 (GPU)
+    mixed_precision: str = "no"        # no | bf16 | fp16 (GPU); weights and optimizer state stay fp32
+    compile: bool = False              # torch.compile each module (first-step time logged; eager fallback on failure)
     seed: int = 0
     log_every: int = 10
     val_every: int = 500
@@ -75,6 +76,11 @@ class Trainer:
         set_seed(cfg.seed)
         mods = task.modules()
         self.names = list(mods)
+        self.compiled, self.first_step_s = False, None
+        if cfg.compile:
+            for m in mods.values():
+                m.compile()  # in place: parameter names (and checkpoints) stay those of the eager module
+            self.compiled = True
         self.opts, self.scheds = {}, {}
         for name in self.names:
             o = {"lr": cfg.lr, "betas": tuple(cfg.betas), "weight_decay": cfg.weight_decay, **cfg.optim.get(name, {})}
@@ -126,7 +132,14 @@ class Trainer:
                     continue  # resumed mid-epoch: skip what was consumed
                 for m in self.modules.values():
                     m.train()
-                logs = self.task.train_step(_to(batch, acc.device), self.update, self.step)
+                t_step = time.monotonic()
+                if self.first_step_s is None:
+                    logs = self._first_step(batch)
+                    self.first_step_s = round(time.monotonic() - t_step, 2)
+                    if acc.is_main_process:
+                        print(f"first step: {self.first_step_s} s{' (torch.compile included)' if self.compiled else ''}", file=sys.stderr)
+                else:
+                    logs = self.task.train_step(_to(batch, acc.device), self.update, self.step)
                 self.step += 1
                 self.batch_in_epoch = i + 1
                 logs["lr"] = self.scheds[self.names[0]].get_last_lr()[0]
@@ -160,6 +173,22 @@ class Trainer:
         if self.writer:
             self.writer.flush()
         return {"step": self.step, "history": history}
+
+    def _first_step(self, batch) -> dict:
+        """The first step; when compiled and compilation fails, go back to eager modules and take it there."""
+        if not self.compiled:
+            return self.task.train_step(_to(batch, self.accelerator.device), self.update, self.step)
+        try:
+            return self.task.train_step(_to(batch, self.accelerator.device), self.update, self.step)
+        except Exception as e:  # a backend/graph failure in torch.compile: train on, uncompiled
+            print(f"warning: torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
+                  "training without compilation", file=sys.stderr)
+            for m in self.modules.values():
+                self.accelerator.unwrap_model(m)._compiled_call_impl = None
+            self.compiled = False
+            for o in self.opts.values():
+                o.zero_grad(set_to_none=True)
+            return self.task.train_step(_to(batch, self.accelerator.device), self.update, self.step)
 
     def validate(self) -> dict:
         if not hasattr(self.task, "validate"):

@@ -19,7 +19,6 @@ import random
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +28,7 @@ from data.atomic import write_text_atomic
 from data.audio import loudness_normalize, save_audio
 from data.corpus_maker.engines import (ENGINES, INSTALL_HINT, EngineError, Voice, available_voices, engine_available,
                                        synthesize)
+from data.corpus_maker.sentences import harvard_sentences, sentence_pool  # noqa: F401  (harvard_sentences: re-exported)
 from data.text import normalize_text
 
 SPEAKER_FIELDS = ("speaker", "engine", "voice", "gender", "accent", "group", "heldout", "subset")
@@ -50,12 +50,39 @@ class CorpusSpec:
     jobs: int = 2
     exclude: tuple[str, ...] = ()   # voice keys to leave out (e.g. found unusable by a screen)
     voices: list[Voice] | None = None  # explicit voices (e.g. regrouped by a screen); default: all installed
+    text: str = "harvard"           # harvard | mixed (Harvard + `generated` grammar sentences)
+    generated: int = 0              # grammar sentences added by text="mixed"
+    heldout_sentences: int = 0      # Harvard sentences only the held-out speakers say (unseen text in test)
 
 
-def harvard_sentences() -> list[str]:
-    """The public-domain Harvard sentences shipped with the package."""
-    text = resources.files("data").joinpath("resources/harvard_sentences.txt").read_text(encoding="utf-8")
-    return [s.strip() for s in text.splitlines() if s.strip()]
+def assign_sentences(spec: CorpusSpec, rows: list[dict]) -> dict[str, list[str]]:
+    """Each speaker's sentences. Held-out speakers draw only from ``heldout_sentences`` Harvard sentences
+    that no training speaker says; training speakers walk through a seeded shuffle of the rest, one
+    after another, so the corpus holds as many distinct sentences as it can."""
+    harvard = sentence_pool("harvard")
+    pool = sentence_pool(spec.text, spec.generated, spec.seed)
+    k = spec.heldout_sentences
+    if k < 0 or k >= len(harvard):
+        raise ValueError(f"heldout_sentences must be in [0, {len(harvard) - 1}], got {k}")
+    order = list(range(len(harvard)))
+    random.Random(f"{spec.seed}-heldout-sentences").shuffle(order)
+    held_idx = set(order[:k])
+    held = [harvard[i] for i in sorted(held_idx)]
+    train = [s for i, s in enumerate(pool) if i not in held_idx]
+    if spec.utterances > len(train):
+        raise ValueError(f"at most {len(train)} utterances per speaker (the sentence pool; add generated ones with text=mixed)")
+    random.Random(f"{spec.seed}-sentences").shuffle(train)
+    out, pos = {}, 0
+    for row in rows:
+        rng = random.Random(f"{spec.seed}-{row['speaker']}")
+        if row["heldout"] == "1" and held:
+            out[row["speaker"]] = rng.sample(held, min(spec.utterances, len(held)))
+        elif k == 0 and spec.text == "harvard":  # the original draw: corpora made before these options resume unchanged
+            out[row["speaker"]] = [pool[i] for i in rng.sample(range(len(pool)), spec.utterances)]
+        else:
+            out[row["speaker"]] = [train[(pos + n) % len(train)] for n in range(spec.utterances)]
+            pos += spec.utterances
+    return out
 
 
 def pick_voices(voices: list[Voice], n: int) -> list[Voice]:
@@ -160,12 +187,12 @@ def make_corpus(spec: CorpusSpec, log=print) -> dict:
     voices = pick_voices(voices, n_speakers)
     held = pick_heldout(voices, spec.holdout, spec.seed)
     rows = speaker_table(voices, held)
-    sentences = harvard_sentences()
-    if spec.utterances > len(sentences):
-        raise ValueError(f"at most {len(sentences)} utterances per speaker (the shipped sentence list)")
+    sentences = assign_sentences(spec, rows)
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
     recipe = {"seed": spec.seed, "utterances": spec.utterances, "sample_rate": spec.sample_rate, "speakers": rows}
+    if spec.text != "harvard" or spec.heldout_sentences:
+        recipe.update(text=spec.text, generated=spec.generated, heldout_sentences=spec.heldout_sentences)
     recipe_path = out / "corpus.json"
     if recipe_path.is_file() and json.loads(recipe_path.read_text(encoding="utf-8")) != recipe:
         raise ValueError(f"{out}: holds a corpus made with other settings or voices (see {recipe_path.name}); "
@@ -175,10 +202,9 @@ def make_corpus(spec: CorpusSpec, log=print) -> dict:
 
     jobs = []
     for row, v in zip(rows, voices):
-        rng = random.Random(f"{spec.seed}-{row['speaker']}")
-        for n, idx in enumerate(rng.sample(range(len(sentences)), spec.utterances)):
+        for n, text in enumerate(sentences[row["speaker"]]):
             uid = f"{row['speaker']}_{CHAPTER}_{n:06d}_000000"
-            jobs.append((v, sentences[idx], out / row["subset"] / row["speaker"] / CHAPTER / uid))
+            jobs.append((v, text, out / row["subset"] / row["speaker"] / CHAPTER / uid))
 
     def run(job):
         v, text, stem = job

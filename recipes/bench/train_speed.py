@@ -1,0 +1,139 @@
+"""Training speed of every stage's mini preset in each mode, measured in one run on this machine:
+steps per second through the real training loop (``training.Trainer``, AdamW, clipping, schedules) and
+the training loss after the same number of steps from the same seed, so a speed-up that hurts learning
+shows. Modes: fp32 eager; bf16 autocast; cached teacher features (codec); torch.compile; and the
+combination. One forked process per measurement. The ``profile`` entry lists the top operators of one
+step of the fastest mode.
+
+    python recipes/bench/train_speed.py --codec-manifest exp/corpus-v2/manifests/train.jsonl \\
+        --tokens exp/corpus-v2/tokens-12hz/train/manifest.jsonl --symbols exp/corpus-v2/manifests/symbols.json \\
+        --tokenizer recipes/mini/checkpoints/tiny-12hz-3h --json recipes/bench/train_speed.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, run_isolated  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+MODES = {
+    "codec": {"fp32": [], "bf16": ["train.mixed_precision=bf16"], "cached_teacher": ["teacher_cache={cache}"],
+              "compiled": ["train.compile=true"],
+              "cached_bf16": ["teacher_cache={cache}", "train.mixed_precision=bf16"],
+              "cached_bf16_compiled": ["teacher_cache={cache}", "train.mixed_precision=bf16", "train.compile=true"]},
+    "lm": {"fp32": [], "bf16": ["train.mixed_precision=bf16"], "compiled": ["train.compile=true"],
+           "bf16_compiled": ["train.mixed_precision=bf16", "train.compile=true"]},
+    "flow": {"fp32": [], "bf16": ["train.mixed_precision=bf16"], "compiled": ["train.compile=true"],
+             "bf16_compiled": ["train.mixed_precision=bf16", "train.compile=true"]},
+}
+LOSS_KEY = {"codec": "mel", "lm": "loss", "flow": "loss"}
+
+
+def _task(stage: str, overrides: list[str]):
+    if stage == "codec":
+        from codec.train import CodecTask, load_train_config
+
+        cfg = load_train_config(str(ROOT / "recipes/mini/codec.yaml"), overrides)
+        return cfg, CodecTask(cfg)
+    if stage == "lm":
+        from lm.train import LMTask, load_lm_train_config
+
+        cfg = load_lm_train_config(str(ROOT / "recipes/mini/lm.yaml"), overrides)
+        return cfg, LMTask(cfg)
+    from flow.train import FlowTask, load_flow_train_config
+
+    cfg = load_flow_train_config(str(ROOT / "recipes/mini/flow.yaml"), overrides)
+    return cfg, FlowTask(cfg)
+
+
+def measure(stage: str, overrides: list[str], steps: int, profile: bool) -> dict:
+    """Train ``steps`` steps; steps/s excludes the first step (compilation), loss = mean of the last quarter."""
+    from training.loop import Trainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.monotonic()
+        cfg, task = _task(stage, overrides + [f"train.out_dir={tmp}", f"train.max_steps={steps}", "train.log_every=1",
+                                              "train.val_every=0", "train.save_every=0"])
+        setup_s = time.monotonic() - t0
+        trainer = Trainer(cfg.train, task)
+        trainer.save = lambda: None  # the end-of-run checkpoint is not what we time
+        t = time.monotonic()
+        out = trainer.fit(resume=False)
+        total = time.monotonic() - t
+        hist = out["history"]
+        losses = [h[LOSS_KEY[stage]] for h in hist[-max(1, steps // 4):]]
+        res = {"steps_per_s": round((steps - 1) / max(1e-9, total - trainer.first_step_s), 3),
+               "first_step_s": trainer.first_step_s, "setup_s": round(setup_s, 1), "compiled": trainer.compiled,
+               "loss": round(sum(losses) / len(losses), 4)}
+        if profile:
+            res["profile"] = _profile(trainer, task)
+        return res
+
+
+def _profile(trainer, task, top: int = 12) -> list[dict]:
+    from torch.profiler import ProfilerActivity, profile
+
+    from training.loop import _to
+
+    batch = next(iter(task.train_loader(0, 0)))
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        task.train_step(_to(batch, trainer.accelerator.device), trainer.update, trainer.step)
+    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    total = sum(e.self_cpu_time_total for e in prof.key_averages())
+    return [{"op": e.key, "self_ms": round(e.self_cpu_time_total / 1e3, 1), "share": round(e.self_cpu_time_total / total, 3)}
+            for e in rows]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--codec-manifest", required=True, help="audio manifest for the codec")
+    ap.add_argument("--tokens", required=True, help="token manifest (extract-tokens) for the LM and flow")
+    ap.add_argument("--symbols", required=True)
+    ap.add_argument("--tokenizer", required=True, help="the codec checkpoint the tokens came from (flow)")
+    ap.add_argument("--cache", default="exp/teacher-cache", help="teacher feature cache folder")
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stages", default="codec,lm,flow")
+    ap.add_argument("--json", required=True)
+    a = ap.parse_args()
+    common = {"codec": [f"train_manifest={a.codec_manifest}", "val_manifest=null", "gan=false", "init=null"],
+              "lm": [f"train_manifest={a.tokens}", "val_manifest=null", f"symbols={a.symbols}"],
+              "flow": [f"train_manifest={a.tokens}", "val_manifest=null", f"tokenizer=dualcodec:{a.tokenizer}"]}
+    res: dict = {"setup": {**machine(a.threads), "steps": a.steps,
+                           "note": "steps/s after the first step (compilation); loss: mean of the last quarter of steps, same seed"}}
+    for stage in a.stages.split(","):
+        rows = {}
+        for mode, ov in MODES[stage].items():
+            ov = [o.format(cache=a.cache) for o in ov]
+            rows[mode] = run_isolated(measure, a.threads, stage, common[stage] + ov, a.steps, False)
+            print(stage, mode, json.dumps(rows[mode]), file=sys.stderr)
+        ok = {m: r for m, r in rows.items() if "error" not in r}
+        base = ok.get("fp32")
+        if base:
+            for r in ok.values():
+                r["speedup"] = round(r["steps_per_s"] / base["steps_per_s"], 2)
+                r["loss_vs_fp32"] = round(r["loss"] / base["loss"] - 1, 4)
+            keep = {m: r for m, r in ok.items() if abs(r["loss_vs_fp32"]) <= 0.02} or {"fp32": base}
+            best = max(keep, key=lambda m: keep[m]["steps_per_s"])
+            rows["best"] = {"mode": best, "speedup": keep[best]["speedup"], "loss_vs_fp32": keep[best]["loss_vs_fp32"]}
+            prof = run_isolated(measure, a.threads, stage, common[stage] + [o.format(cache=a.cache) for o in MODES[stage][best]],
+                                4, True)
+            rows["best"]["profile"] = prof.get("profile", prof)
+        res[stage] = rows
+    from data.atomic import write_text_atomic
+
+    write_text_atomic(a.json, json.dumps(res, indent=1))
+    print(json.dumps({s: res[s].get("best") and {k: v for k, v in res[s]["best"].items() if k != "profile"}
+                      for s in a.stages.split(",")}))
+
+
+if __name__ == "__main__":
+    main()
