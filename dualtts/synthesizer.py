@@ -1,7 +1,10 @@
 """``Synthesizer``: text + a voice prompt (audio and its transcript) -> speech, through the three stages.
 
+    tts = Synthesizer.from_pretrained()                      # the shipped default model (dualtts-mini)
+    wav = tts("Text to speak.")                             # its default voice; float32 [T] at 24 kHz
+    wav = tts("Text to speak.", prompt="voice.wav", prompt_text="What the voice says.")   # zero-shot
+    tts = Synthesizer.from_pretrained("folder")              # a folder with codec/ lm/ flow/ (+ prompt.wav, prompt.txt)
     tts = Synthesizer.from_pretrained(lm="…/lm", flow="…/flow", tokenizer="dualcodec:…")
-    wav = tts("Text to speak.", prompt="voice.wav", prompt_text="What the voice says.")   # float32 [T]
 
 Long text is split into sentences; each is synthesized with the same prompt and the pieces are joined
 with a short cross-fade.
@@ -9,6 +12,7 @@ with a short cross-fade.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,30 +53,54 @@ def crossfade_concat(pieces: list[np.ndarray], sr: int, fade_s: float = 0.02, ga
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "recipes" / "mini" / "checkpoints" / "dualtts-mini"
+
+
 class Synthesizer:
-    def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu"):
+    def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu",
+                 default_prompt: tuple[str, str] | None = None):
         if lm.cfg.codebook_size != tokenizer.codebook_sizes[0] or flow.cfg.codebook_size != tokenizer.codebook_sizes[0]:
             raise ValueError(f"first-layer codebook sizes differ: LM {lm.cfg.codebook_size}, flow {flow.cfg.codebook_size}, "
                              f"tokenizer {tokenizer.codebook_sizes[0]} (trained on another tokenizer?)")
         self.lm, self.flow, self.tokenizer, self.symbols = lm, flow, tokenizer, symbols
         self.phonemizer = Phonemizer(language)
         self.device = torch.device(device)
+        self.default_prompt = default_prompt  # (wav path, transcript) used when no prompt is given
 
     @classmethod
-    def from_pretrained(cls, lm: str, flow: str, tokenizer: str, language: str = "en-us", device: str = "auto",
+    def from_pretrained(cls, path: str | None = None, *, lm: str | None = None, flow: str | None = None,
+                        tokenizer: str | None = None, language: str = "en-us", device: str = "auto",
                         quantize: str = "none") -> "Synthesizer":
+        """``path``: a model folder with ``codec/``, ``lm/``, ``flow/`` (and a default voice ``prompt.wav`` +
+        ``prompt.txt``); None: the shipped default model. Or the three parts by ``lm``/``flow``/``tokenizer``."""
         from codec.tokenizer import load_tokenizer
         from dualtts.zeroshot import quantize_for_cpu
         from flow.model import AcousticFlow
         from lm.model import SemanticLM
 
+        prompt = None
+        if lm is None and flow is None and tokenizer is None:
+            root = Path(path) if path is not None else DEFAULT_MODEL
+            if not (root / "lm").is_dir() and path is not None and not root.exists():
+                from huggingface_hub import snapshot_download  # a hub id, for users with internet
+
+                root = Path(snapshot_download(str(path)))
+            for part in ("codec", "lm", "flow"):
+                if not (root / part / "model.safetensors").is_file():
+                    raise FileNotFoundError(f"{root}: not a DualTTS model folder (missing {part}/model.safetensors)")
+            lm, flow, tokenizer = str(root / "lm"), str(root / "flow"), f"dualcodec:{root / 'codec'}"
+            if (root / "prompt.wav").is_file() and (root / "prompt.txt").is_file():
+                prompt = (str(root / "prompt.wav"), (root / "prompt.txt").read_text(encoding="utf-8").strip())
+        elif None in (lm, flow, tokenizer) or path is not None:
+            raise ValueError("give a model folder, or all three of lm=, flow= and tokenizer=")
         device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         lm_model = SemanticLM.from_pretrained(lm, device)
         symbols = lm_model.symbols()
         if symbols is None:
             raise FileNotFoundError(f"{lm}: no symbols.json (the phoneme table) in the LM checkpoint")
         tok = load_tokenizer(tokenizer if ":" in tokenizer else f"dualcodec:{tokenizer}", device).eval()
-        return cls(quantize_for_cpu(lm_model, quantize), AcousticFlow.from_pretrained(flow, device), tok, symbols, language, device)
+        return cls(quantize_for_cpu(lm_model, quantize), AcousticFlow.from_pretrained(flow, device), tok, symbols, language, device,
+                   default_prompt=prompt)
 
     def _phonemes(self, text: str, source: str) -> list[int]:
         """Phoneme ids; punctuation the table lacks (a corpus without questions has no '?') is dropped, an
@@ -82,11 +110,17 @@ class Synthesizer:
         return self.symbols.encode(ph, source=source)
 
     @torch.inference_mode()
-    def __call__(self, text: str, prompt, prompt_text: str, seed: int = 0, steps: int = 16, cfg_scale: float = 2.0,
+    def __call__(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16, cfg_scale: float = 2.0,
                  max_prompt_seconds: float = 15.0, **sampling) -> np.ndarray:
         """text; prompt: audio path or float array at the tokenizer's rate; prompt_text: its transcript
         -> float32 wav [T] at ``tokenizer.sample_rate``. ``sampling``: :class:`lm.sampler.SamplingConfig` fields."""
         sr = self.tokenizer.sample_rate
+        if prompt is None:
+            if self.default_prompt is None:
+                raise ValueError("no prompt given and this model has no default voice (prompt.wav + prompt.txt)")
+            prompt, prompt_text = self.default_prompt
+        if prompt_text is None:
+            raise ValueError(f"{prompt}: the prompt's transcript (prompt_text) is required")
         if isinstance(prompt, (str, bytes)) or hasattr(prompt, "__fspath__"):
             wav, _ = load_audio(prompt, sr, min_seconds=0.5, max_seconds=max_prompt_seconds, require_speech=True)
             src = str(prompt)

@@ -52,7 +52,16 @@ def cmd_synthesize(a) -> int:
     from data.audio import save_audio
     from dualtts.synthesizer import Synthesizer
 
-    tts = Synthesizer.from_pretrained(a.lm, a.flow, a.tokenizer, language=a.language, device=a.device, quantize=a.quantize)
+    parts = (a.lm, a.flow, a.tokenizer)
+    if any(parts) and not all(parts):
+        raise SystemExit("error: give --lm, --flow and --tokenizer together (or --model FOLDER, or nothing for the default model)")
+    if all(parts):
+        tts = Synthesizer.from_pretrained(lm=a.lm, flow=a.flow, tokenizer=a.tokenizer, language=a.language, device=a.device,
+                                          quantize=a.quantize)
+    else:
+        tts = Synthesizer.from_pretrained(a.model, language=a.language, device=a.device, quantize=a.quantize)
+    if (a.prompt is None) != (a.prompt_text is None):
+        raise SystemExit("error: give --prompt and --prompt-text together (or neither, for the model's default voice)")
     wav = tts(a.text, a.prompt, a.prompt_text, seed=a.seed, steps=a.steps, cfg_scale=a.cfg_scale)
     save_audio(a.out, wav, tts.tokenizer.sample_rate)
     print(json.dumps({"out": a.out, "seconds": round(len(wav) / tts.tokenizer.sample_rate, 2)}))
@@ -72,12 +81,13 @@ def _pair_args(p, model: str) -> None:
 
 def add_parsers(sub) -> None:
     s = sub.add_parser("synthesize", help="text + a voice prompt (audio and its transcript) -> speech")
-    s.add_argument("--lm", required=True, help="LM checkpoint folder")
-    s.add_argument("--flow", required=True, help="flow checkpoint folder")
-    s.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID (the one both were trained on)")
+    s.add_argument("--model", default=None, help="model folder with codec/ lm/ flow/ (default: the shipped dualtts-mini)")
+    s.add_argument("--lm", help="LM checkpoint folder (with --flow and --tokenizer, instead of --model)")
+    s.add_argument("--flow", help="flow checkpoint folder")
+    s.add_argument("--tokenizer", help="dualcodec:PATH | mimi:ID | encodec:ID (the one both were trained on)")
     s.add_argument("--text", required=True)
-    s.add_argument("--prompt", required=True, help="voice prompt audio (0.5 to 15 s)")
-    s.add_argument("--prompt-text", required=True, help="transcript of the prompt audio")
+    s.add_argument("--prompt", help="voice prompt audio (0.5 to 15 s); default: the model's default voice")
+    s.add_argument("--prompt-text", help="transcript of the prompt audio")
     s.add_argument("--out", required=True, help="output audio file (written atomically)")
     s.add_argument("--language", default="en-us")
     s.add_argument("--steps", type=int, default=16)

@@ -194,3 +194,35 @@ def test_synthesize_cli_end_to_end_and_bad_prompt(tmp_path, tiny_codec, manifest
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.wav" in err[0] and not (tmp_path / "bad.wav").exists()
     assert split_sentences("One. Two! " + "x " * 150) == ["One.", "Two!", ("x " * 100).strip(), ("x " * 50).strip()]
+
+
+def test_model_folder_with_default_voice(tmp_path, tiny_codec, manifests, speech_dir, capsys):
+    """A folder with codec/ lm/ flow/ + prompt.wav/prompt.txt: `dualtts synthesize --model DIR --text ...` needs no other flag."""
+    import shutil
+
+    from conftest import TEXT_A
+    from data.text import SymbolTable
+    from dualtts.cli import main
+    from dualtts.synthesizer import Synthesizer
+    from lm.config import get_lm_config
+    from lm.model import SemanticLM
+
+    sym = SymbolTable.load(manifests / "symbols.json")
+    torch.manual_seed(0)
+    root = tmp_path / "model"
+    SemanticLM(get_lm_config("tiny", num_phonemes=len(sym), codebook_size=64, frame_rate=25.0, hidden_size=32, num_layers=1,
+                             num_heads=2)).save_pretrained(root / "lm", symbols=sym)
+    AcousticFlow(get_flow_config("tiny", latent_dim=32, codebook_size=64, hidden_size=32, num_layers=1, num_heads=2)).save_pretrained(root / "flow")
+    shutil.copytree(tiny_codec, root / "codec")
+    with pytest.raises(ValueError, match="no prompt given"):
+        Synthesizer.from_pretrained(root)("Hello.")
+    shutil.copy(speech_dir / "male_a.wav", root / "prompt.wav")
+    (root / "prompt.txt").write_text(TEXT_A + "\n")
+    wav = Synthesizer.from_pretrained(str(root))("Hello there.", steps=2, max_new_tokens=30)
+    assert wav.ndim == 1 and len(wav) % 960 == 0 and 0 < len(wav) <= 30 * 960
+    assert main(["synthesize", "--model", str(root), "--text", "Hello there.", "--steps", "2", "--out", str(tmp_path / "o.wav")]) == 0
+    assert sf.info(str(tmp_path / "o.wav")).frames > 0
+    with pytest.raises(FileNotFoundError, match="not a DualTTS model folder"):
+        Synthesizer.from_pretrained(root / "codec")
+    with pytest.raises(ValueError, match="all three"):
+        Synthesizer.from_pretrained(lm=str(root / "lm"))

@@ -1,0 +1,104 @@
+"""Package trained codec / LM / flow checkpoints as one TTS model folder (what ``Synthesizer.from_pretrained``
+loads): ``OUT/{codec,lm,flow}/`` with fp16 weights (statistics buffers stay fp32), a default voice prompt
+``prompt.wav`` + ``prompt.txt`` from a training utterance of a freely licensed voice, and ``bundle.json``
+(sizes, where each part came from, and how far fp16 moved the outputs).
+
+    python recipes/mini/bundle.py --codec exp/speak/codec/final --lm exp/speak/lm/checkpoints/best/lm \\
+        --flow exp/speak/flow/checkpoints/best/flow --manifest exp/corpus-v2/manifests/train.jsonl \\
+        --out recipes/mini/checkpoints/dualtts-mini
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from data.atomic import write_text_atomic  # noqa: E402
+from data.manifest import read_manifest  # noqa: E402
+
+# CMU ARCTIC voices (free licence, BSD-style) behind RHVoice and flite, in order of preference
+PROMPT_VOICES = ("rhvoice:clb", "rhvoice:slt", "flite:slt", "rhvoice:bdl")
+KEEP_FP32 = ("mean", "std", "latent_")  # normalization statistics
+
+
+def to_fp16(src: Path, dst: Path) -> int:
+    """Copy a checkpoint folder, its float weights as fp16; returns the new weight file's bytes."""
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.optim.pt", "rng.pt"))
+    sd = load_file(str(src / "model.safetensors"))
+    out = {k: (v.half() if v.is_floating_point() and not any(s in k.rsplit(".", 1)[-1] for s in KEEP_FP32) else v).contiguous()
+           for k, v in sd.items()}
+    save_file(out, str(dst / "model.safetensors"))
+    return (dst / "model.safetensors").stat().st_size
+
+
+def pick_prompt(manifest: str, corpus_speakers: Path | None) -> tuple:
+    """A 3-6 s training utterance of the first available freely licensed voice."""
+    utts = read_manifest(manifest)
+    voice_of = {}
+    if corpus_speakers is not None and corpus_speakers.is_file():
+        import csv
+
+        with open(corpus_speakers, encoding="utf-8") as f:
+            voice_of = {r["speaker"]: f"{r['engine']}:{r['voice']}" for r in csv.DictReader(f, delimiter="\t")}
+    for want in PROMPT_VOICES:
+        cands = [u for u in utts if voice_of.get(u.speaker) == want and 3.0 <= u.duration <= 6.0]
+        if cands:
+            return sorted(cands, key=lambda u: u.id)[0], want
+    u = sorted((u for u in utts if 3.0 <= u.duration <= 6.0), key=lambda u: u.id)[0]
+    return u, voice_of.get(u.speaker, u.speaker)
+
+
+def codec_fp16_error(fp32: Path, fp16: Path, wav_path: str) -> float:
+    """Decoded-audio SNR (dB) of the fp16 codec against the fp32 one on the prompt."""
+    from codec.model import DualCodec
+    from data.audio import load_audio
+
+    a, b = DualCodec.from_pretrained(fp32), DualCodec.from_pretrained(fp16)
+    wav, _ = load_audio(wav_path, a.sample_rate)
+    x = torch.from_numpy(wav)[None, None]
+    codes = a.encode(x)
+    ya, yb = a.decode(codes, lengths=x.shape[-1]), b.decode(codes, lengths=x.shape[-1])
+    return float(10 * torch.log10(ya.pow(2).sum() / (ya - yb).pow(2).sum().clamp(min=1e-12)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--codec", required=True)
+    ap.add_argument("--lm", required=True)
+    ap.add_argument("--flow", required=True)
+    ap.add_argument("--manifest", required=True, help="training manifest to take the default prompt from")
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    out = Path(a.out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    sizes = {name: to_fp16(Path(src), tmp / name) for name, src in (("codec", a.codec), ("lm", a.lm), ("flow", a.flow))}
+    corpus = Path(a.manifest).resolve().parents[1] / "corpus" / "SPEAKERS.tsv"
+    u, voice = pick_prompt(a.manifest, corpus)
+    from data.audio import load_audio, save_audio
+
+    wav, sr = load_audio(u.audio, 24000)
+    save_audio(tmp / "prompt.wav", wav, sr)
+    write_text_atomic(tmp / "prompt.txt", u.text.strip() + "\n")
+    info = {"sizes_bytes": sizes, "total_MB": round(sum(sizes.values()) / 2**20, 1), "sources": vars(a) | {"prompt": u.audio},
+            "prompt_voice": voice, "prompt_licence": "CMU ARCTIC voice data (free use, BSD-style), through the RHVoice/flite voice",
+            "codec_fp16_snr_db": round(codec_fp16_error(Path(a.codec), tmp / "codec", str(tmp / "prompt.wav")), 1)}
+    write_text_atomic(tmp / "bundle.json", json.dumps(info, indent=1))
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    print(json.dumps(info))
+
+
+if __name__ == "__main__":
+    main()

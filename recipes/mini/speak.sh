@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# "Make it speak": the default voice model `dualtts-mini`, trained on 2 CPU cores from the offline corpus, in one command.
+#   bash recipes/mini/speak.sh            (needs recipes/quickstart.sh's install: the speech engines and eval models)
+# Stages (each skipped when its output exists, each training resumes from its latest checkpoint):
+#   1. corpus: every screened engine voice x 200 sentences (Harvard + grammar sentences), 5 held-out speakers who
+#      say only 100 held-out Harvard sentences (unseen text) -> exp/corpus-v2
+#   2. codec: the committed tiny 12.5 Hz codec (tiny-12hz-3h) continued mel-only on it, cached teacher + bf16
+#   3. tokens, 4. LM (tiny, dropout), 5. flow (tiny), all in bf16 autocast (recipes/bench/train_speed.json)
+#   6. evaluation on the held-out speakers and sentences -> recipes/mini/results.json, speak_results.md
+#   7. the bundle -> recipes/mini/checkpoints/dualtts-mini/{codec,lm,flow} + prompt.wav/prompt.txt (fp16 weights)
+# Steps: CODEC_STEPS LM_STEPS FLOW_STEPS (env). Time on 2 cores: see recipes/mini/results.json (wall_s).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
+C=exp/corpus-v2; M=$C/manifests; X=exp/speak
+CODEC_STEPS=${CODEC_STEPS:-6000}; LM_STEPS=${LM_STEPS:-5000}; FLOW_STEPS=${FLOW_STEPS:-5000}
+PREC=${PREC:-bf16}
+PER_SPK=${EVAL_PER_SPEAKER:-6}
+mkdir -p $X
+T0=$(date +%s)
+stamp() { echo "[speak $(date +%H:%M:%S)] $*"; }
+
+if [ ! -f "$M/test.jsonl" ]; then
+  stamp corpus
+  [ -f "$C/corpus/SPEAKERS.tsv" ] && [ "$(find $C/corpus -name '*.wav' | wc -l)" -ge 5000 ] || \
+    dualtts make-corpus --out "$C/corpus" --speakers all --utterances 200 --holdout 5 --screen-wer 0.4 --screen-model base \
+      --jobs 2 --text mixed --generated 6000 --heldout-sentences 100
+  dualtts prepare --corpus "$C/corpus" --out "$M"
+fi
+
+CODEC=$X/codec/final
+if [ ! -f "$CODEC/model.safetensors" ]; then
+  stamp codec
+  dualtts train codec --config recipes/mini/codec.yaml init=recipes/mini/checkpoints/tiny-12hz-3h \
+    train_manifest=$M/train.jsonl val_manifest=$M/dev.jsonl gan=false teacher_cache=exp/teacher-cache \
+    train.mixed_precision=$PREC train.max_steps=$CODEC_STEPS train.lr=2e-4 train.warmup_steps=100 train.min_lr_ratio=0.1 \
+    train.val_every=0 train.save_every=500 train.log_every=50 train.out_dir=$X/codec
+  mkdir -p $CODEC
+  cp $X/codec/checkpoints/step-$CODEC_STEPS/codec/{config.yaml,model.safetensors} $CODEC/
+fi
+
+TOK=$X/tokens
+for s in train dev test; do
+  [ -f "$TOK/$s/manifest.jsonl" ] || { stamp "tokens $s"; dualtts extract-tokens --tokenizer "dualcodec:$CODEC" --manifest "$M/$s.jsonl" --out "$TOK/$s"; }
+done
+
+if [ ! -f "$X/lm/checkpoints/step-$LM_STEPS/state.json" ]; then
+  stamp lm
+  dualtts train lm --config recipes/mini/lm.yaml train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl \
+    symbols=$M/symbols.json train.max_steps=$LM_STEPS train.mixed_precision=$PREC train.out_dir=$X/lm
+fi
+if [ ! -f "$X/flow/checkpoints/step-$FLOW_STEPS/state.json" ]; then
+  stamp flow
+  dualtts train flow --config recipes/mini/flow.yaml tokenizer=dualcodec:$CODEC train_manifest=$TOK/train/manifest.jsonl \
+    val_manifest=$TOK/dev/manifest.jsonl train.max_steps=$FLOW_STEPS train.mixed_precision=$PREC train.out_dir=$X/flow
+fi
+TRAIN_S=$(( $(date +%s) - T0 ))
+
+stamp bundle
+B=recipes/mini/checkpoints/dualtts-mini
+python recipes/mini/bundle.py --codec $CODEC --lm $X/lm/checkpoints/best/lm --flow $X/flow/checkpoints/best/flow \
+  --manifest $M/train.jsonl --out $B
+
+stamp evaluation
+E=$X/eval
+ev() { dualtts evaluate --ref "$M/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3"; }
+[ -f $E/eval-ground-truth.json ] || ev "$C/corpus" wer,dnsmos $E/eval-ground-truth.json
+for l in 1 all; do
+  [ -d $E/codec-q$l ] || dualtts reconstruct --tokenizer "$B/codec" --manifest "$M/test.jsonl" --out "$E/codec-q$l" \
+    --per-speaker "$PER_SPK" $([ $l = all ] || echo --layers 1)
+  [ -f $E/eval-codec-q$l.json ] || ev "$E/codec-q$l" wer,stoi,pesq,sim $E/eval-codec-q$l.json
+done
+dualtts lm-generate --lm "$B/lm" --tokenizer "dualcodec:$B/codec" --manifest "$TOK/test/manifest.jsonl" --out "$E/lm-q1" --per-speaker "$PER_SPK"
+ev "$E/lm-q1" wer,sim "$E/eval-lm-q1.json"
+dualtts flow-generate --flow "$B/flow" --tokenizer "dualcodec:$B/codec" --manifest "$TOK/test/manifest.jsonl" --out "$E/lm-flow" \
+  --per-speaker "$PER_SPK" --tokens "$E/lm-q1"
+ev "$E/lm-flow" wer,sim,dnsmos "$E/eval-lm-flow.json"
+python recipes/mini/speak_report.py --runs $X --bundle $B --train-seconds $TRAIN_S --out recipes/mini
+stamp done
