@@ -61,3 +61,26 @@ def test_cli_make_corpus(tmp_path, capsys):
     assert err.startswith("error: asked for 500 speakers") and "\n" not in err
     assert main(["make-corpus", "--list-engines"]) == 0
     assert "espeak-ng" in capsys.readouterr().out
+
+
+def test_grammar_sentences_and_held_out_sentences():
+    from pathlib import Path
+
+    from data.corpus_maker.maker import assign_sentences
+    from data.corpus_maker.sentences import generated_sentences, harvard_sentences
+    from data.text import normalize_text
+
+    gen = generated_sentences(3000, seed=0)
+    assert len(set(gen)) == 3000 and gen == generated_sentences(3000, seed=0) and gen != generated_sentences(3000, seed=1)
+    assert all(s[0].isupper() and s[-1] in ".?" and not any(c.isdigit() for c in s) for s in gen)
+    assert all(normalize_text(s) == s for s in gen[:200])  # nothing for the frontend to expand
+    rows = [{"speaker": str(9000 + i), "heldout": "1" if i < 2 else "0"} for i in range(10)]
+    spec = CorpusSpec(out=Path("unused"), utterances=150, text="mixed", generated=3000, heldout_sentences=50)
+    got = assign_sentences(spec, rows)
+    held = {s for r in rows[:2] for s in got[r["speaker"]]}
+    train = [s for r in rows[2:] for s in got[r["speaker"]]]
+    assert len(held) <= 50 and held <= set(harvard_sentences()) and not held & set(train)
+    assert len(set(train)) == len(train) == 8 * 150  # every training utterance says a different sentence
+    assert got == assign_sentences(spec, rows)  # deterministic
+    with pytest.raises(ValueError, match="at most"):
+        assign_sentences(CorpusSpec(out=Path("unused"), utterances=900), rows)

@@ -1,0 +1,144 @@
+"""Collect the "make it speak" run (recipes/mini/speak.sh) into recipes/mini/results.json (one object), a Markdown
+table (speak_results.md) and the loss curves (speak_curves.png).
+
+    python recipes/mini/speak_report.py --runs exp/speak --bundle recipes/mini/checkpoints/dualtts-mini --out recipes/mini
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from data.atomic import write_text_atomic  # noqa: E402
+
+ROWS = [  # (evaluation file, what was decoded)
+    ("eval-ground-truth.json", "ground truth"),
+    ("eval-codec-qall.json", "codec resynthesis, all 8 layers"),
+    ("eval-codec-q1.json", "codec resynthesis, first layer only"),
+    ("eval-lm-q1.json", "TTS: LM tokens, semantic-only decoding"),
+    ("eval-lm-flow.json", "TTS: LM tokens + flow (the shipped pipeline)"),
+]
+
+
+def overall(path: Path) -> dict:
+    return json.loads(path.read_text())["overall"] if path.is_file() else {}
+
+
+def lm_top1(lm_dir: str, manifest: str, limit: int = 400) -> dict:
+    """Teacher-forced top-1 accuracy and loss of the LM on (the first ``limit`` utterances of) a token manifest."""
+    from lm.model import SemanticLM, collate
+    from lm.train import TokenDataset, _loss
+
+    lm = SemanticLM.from_pretrained(lm_dir).eval()
+    lines = Path(manifest).read_text().splitlines()[:limit]
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", dir=Path(manifest).parent, delete=False) as f:
+        f.write("\n".join(lines) + "\n")
+    try:
+        ds = TokenDataset(f.name, lm.symbols())
+    finally:
+        Path(f.name).unlink()
+    tot, loss, acc = 0, 0.0, 0.0
+    with torch.inference_mode():
+        for i in range(0, len(ds), 16):
+            out = _loss(lm, collate(lm.cfg, [ds[j] for j in range(i, min(len(ds), i + 16))]))
+            n = int(out["tokens"])
+            tot, loss, acc = tot + n, loss + float(out["loss"]) * n, acc + float(out["acc"]) * n
+    return {"top1": round(acc / tot, 4), "nll": round(loss / tot, 4), "utterances": len(ds)}
+
+
+def rtf(bundle: str, texts: list[str], threads: int = 2) -> dict:
+    """Real-time factor of the whole pipeline (default voice, batch 1): synthesis seconds / audio seconds."""
+    from dualtts.synthesizer import Synthesizer
+
+    torch.set_num_threads(threads)
+    tts = Synthesizer.from_pretrained(bundle, device="cpu")
+    tts(texts[0])  # warm-up
+    t, audio = time.perf_counter(), 0.0
+    for i, s in enumerate(texts):
+        audio += len(tts(s, seed=i)) / tts.tokenizer.sample_rate
+    return {"rtf": round((time.perf_counter() - t) / max(audio, 1e-9), 3), "audio_s": round(audio, 1), "threads": threads}
+
+
+def curves(runs: Path, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, (stage, key) in zip(axes, (("codec", "mel"), ("lm", "loss"), ("flow", "loss"))):
+        log = [json.loads(l) for l in (runs / stage / "train_log.jsonl").read_text().splitlines() if l.strip()] \
+            if (runs / stage / "train_log.jsonl").is_file() else []
+        if log:
+            ax.plot([r["step"] for r in log], [r[key] for r in log], lw=0.8, label="train")
+        val = runs / stage / "validation.jsonl"
+        if val.is_file():
+            v = [json.loads(l) for l in val.read_text().splitlines() if l.strip()]
+            v = [r for r in v if key in r]
+            if v:
+                ax.plot([r["step"] for r in v], [r[key] for r in v], "o-", label="validation")
+        ax.set_title(f"{stage}: {key}")
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", default="exp/speak")
+    ap.add_argument("--bundle", default="recipes/mini/checkpoints/dualtts-mini")
+    ap.add_argument("--train-seconds", type=float, default=None, help="training wall time of the run")
+    ap.add_argument("--out", default="recipes/mini")
+    a = ap.parse_args()
+    runs, out, ev = Path(a.runs), Path(a.out), Path(a.runs) / "eval"
+    t0 = time.monotonic()
+    o = {name: overall(ev / name) for name, _ in ROWS}
+    gt, qall, q1, sem, tts = (o[n] for n, _ in ROWS)
+    train_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/train/manifest.jsonl"))
+    val_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/dev/manifest.jsonl"))
+    test_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/test/manifest.jsonl"))
+    test_texts = [json.loads(l)["text"] for l in (runs / "tokens/test/manifest.jsonl").read_text().splitlines()[:5]]
+    speed = rtf(a.bundle, test_texts)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    bundle_info = json.loads((Path(a.bundle) / "bundle.json").read_text())
+    res = {
+        "wer": tts.get("wer"), "sim": tts.get("sim"), "dnsmos": tts.get("dnsmos"), "rtf": speed["rtf"],
+        "ground_truth_wer": gt.get("wer"), "ground_truth_dnsmos": gt.get("dnsmos"),
+        "codec_wer": qall.get("wer"), "codec_stoi": qall.get("stoi"), "codec_pesq": qall.get("pesq"), "codec_sim": qall.get("sim"),
+        "codec_first_layer_wer": q1.get("wer"), "semantic_only_wer": sem.get("wer"), "semantic_only_sim": sem.get("sim"),
+        "lm_val_top1": val_lm["top1"], "lm_train_top1": train_lm["top1"], "lm_test_top1": test_lm["top1"],
+        "lm_val_nll": val_lm["nll"], "lm_train_nll": train_lm["nll"], "lm_test_nll": test_lm["nll"],
+        "clips": tts.get("n"), "eval_set": "held-out speakers saying held-out sentences (test split), Whisper base",
+        "model": a.bundle, "model_MB": bundle_info["total_MB"], "rtf_setup": speed,
+        "machine": {"cpus": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
+                    "torch": torch.__version__},
+        "train_wall_s": a.train_seconds, "report_wall_s": None, "commit": commit,
+    }
+    res["report_wall_s"] = round(time.monotonic() - t0, 1)
+    res["wall_s"] = round((a.train_seconds or 0) + res["report_wall_s"], 1)
+    write_text_atomic(out / "results.json", json.dumps(res, indent=1))
+    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+    lines = ["| decoded | n | WER | SIM | STOI | PESQ | DNSMOS |", "|---|---|---|---|---|---|---|"]
+    for (name, what), r in zip(ROWS, o.values()):
+        lines.append(f"| {what} | {fmt(r.get('n'))} | " + " | ".join(fmt(r.get(k)) for k in ("wer", "sim", "stoi", "pesq", "dnsmos")) + " |")
+    lines += ["", "| LM top-1 / NLL | train | dev (unseen speakers) | test (unseen speakers and sentences) |", "|---|---|---|---|",
+              f"| top-1 | {train_lm['top1']:.3f} | {val_lm['top1']:.3f} | {test_lm['top1']:.3f} |",
+              f"| NLL | {train_lm['nll']:.3f} | {val_lm['nll']:.3f} | {test_lm['nll']:.3f} |", "",
+              f"Real-time factor of the whole pipeline ({speed['threads']} threads, default voice): {speed['rtf']}"]
+    write_text_atomic(out / "speak_results.md", "\n".join(lines) + "\n")
+    curves(runs, out / "speak_curves.png")
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
