@@ -102,6 +102,20 @@ class Synthesizer:
         return cls(quantize_for_cpu(lm_model, quantize), AcousticFlow.from_pretrained(flow, device), tok, symbols, language, device,
                    default_prompt=prompt)
 
+    def transcribe_prompt(self, wav: np.ndarray, source: str, asr_model: str = "base") -> str:
+        """The prompt's transcript from the offline ASR (Whisper base; needs the eval extra), said on stderr."""
+        import sys
+
+        try:
+            from dualtts.metrics.asr import transcribe
+        except ImportError as e:
+            raise ValueError(f"{source}: no prompt transcript given, and no ASR to make one ({e}); pass prompt_text") from None
+        text = transcribe([wav], model=asr_model, sample_rate=self.tokenizer.sample_rate)[0].strip()
+        if not text:
+            raise ValueError(f"{source}: no prompt transcript given, and the ASR heard no words in it; pass prompt_text")
+        print(f"{source}: no transcript given; the ASR heard: {text!r}", file=sys.stderr)
+        return text
+
     def _phonemes(self, text: str, source: str) -> list[int]:
         """Phoneme ids; punctuation the table lacks (a corpus without questions has no '?') is dropped, an
         unknown phoneme is an error."""
@@ -119,13 +133,13 @@ class Synthesizer:
             if self.default_prompt is None:
                 raise ValueError("no prompt given and this model has no default voice (prompt.wav + prompt.txt)")
             prompt, prompt_text = self.default_prompt
-        if prompt_text is None:
-            raise ValueError(f"{prompt}: the prompt's transcript (prompt_text) is required")
         if isinstance(prompt, (str, bytes)) or hasattr(prompt, "__fspath__"):
             wav, _ = load_audio(prompt, sr, min_seconds=0.5, max_seconds=max_prompt_seconds, require_speech=True)
             src = str(prompt)
         else:
             wav, src = np.asarray(prompt, dtype=np.float32), "prompt"
+        if prompt_text is None:
+            prompt_text = self.transcribe_prompt(wav, src)
         x = torch.from_numpy(wav).to(self.device)[None, None]
         codes = self.tokenizer.encode(x)[0]                           # [Q, Fp]
         prompt_ph = self._phonemes(prompt_text, f"{src} (prompt text)")

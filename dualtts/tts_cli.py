@@ -60,8 +60,8 @@ def cmd_synthesize(a) -> int:
                                           quantize=a.quantize)
     else:
         tts = Synthesizer.from_pretrained(a.model, language=a.language, device=a.device, quantize=a.quantize)
-    if (a.prompt is None) != (a.prompt_text is None):
-        raise SystemExit("error: give --prompt and --prompt-text together (or neither, for the model's default voice)")
+    if a.prompt_text is not None and a.prompt is None:
+        raise SystemExit("error: --prompt-text without --prompt")
     wav = tts(a.text, a.prompt, a.prompt_text, seed=a.seed, steps=a.steps, cfg_scale=a.cfg_scale)
     save_audio(a.out, wav, tts.tokenizer.sample_rate)
     print(json.dumps({"out": a.out, "seconds": round(len(wav) / tts.tokenizer.sample_rate, 2)}))
@@ -87,7 +87,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--tokenizer", help="dualcodec:PATH | mimi:ID | encodec:ID (the one both were trained on)")
     s.add_argument("--text", required=True)
     s.add_argument("--prompt", help="voice prompt audio (0.5 to 15 s); default: the model's default voice")
-    s.add_argument("--prompt-text", help="transcript of the prompt audio")
+    s.add_argument("--prompt-text", help="transcript of the prompt audio (default: transcribed by the offline ASR, and said so)")
     s.add_argument("--out", required=True, help="output audio file (written atomically)")
     s.add_argument("--language", default="en-us")
     s.add_argument("--steps", type=int, default=16)

@@ -222,6 +222,11 @@ def test_model_folder_with_default_voice(tmp_path, tiny_codec, manifests, speech
     assert wav.ndim == 1 and len(wav) % 960 == 0 and 0 < len(wav) <= 30 * 960
     assert main(["synthesize", "--model", str(root), "--text", "Hello there.", "--steps", "2", "--out", str(tmp_path / "o.wav")]) == 0
     assert sf.info(str(tmp_path / "o.wav")).frames > 0
+    capsys.readouterr()
+    tts = Synthesizer.from_pretrained(root)
+    assert len(tts("Hello.", prompt=str(speech_dir / "female_b.wav"), steps=2, max_new_tokens=10)) > 0  # no transcript given
+    heard = capsys.readouterr().err
+    assert "female_b.wav: no transcript given; the ASR heard" in heard and "weather" in heard.lower()
     with pytest.raises(FileNotFoundError, match="not a DualTTS model folder"):
         Synthesizer.from_pretrained(root / "codec")
     with pytest.raises(ValueError, match="all three"):
