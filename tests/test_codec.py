@@ -282,3 +282,22 @@ def test_flow_stage_runs_on_the_adapters(make):
                                         num_layers=1, num_heads=2)).eval()
     wav = fill_utterance(flow, tok, codes[0, 0, :5], prompt_codes=codes[0], prompt_seconds=0.2, steps=2)
     assert wav.shape[0] == 1 and wav.shape[-1] == pytest.approx(5 * 24000 / tok.frame_rate, abs=2)
+
+
+def test_the_shipped_default_model_speaks_a_sentence_of_plausible_length(speech_dir):
+    """recipes/mini/checkpoints/dualtts-mini (recipes/mini/speak.sh): loads with no argument, says a sentence in its
+    default voice at a speaking rate a person could have, and its codec reconstructs speech it never heard."""
+    from data.audio import load_audio
+    from dualtts import Synthesizer
+    from dualtts import metrics as M
+
+    tts = Synthesizer.from_pretrained(device="cpu")
+    text = "The quiet teacher opened the window before breakfast."
+    wav = tts(text, seed=0)
+    seconds, phonemes = len(wav) / tts.tokenizer.sample_rate, len(tts._phonemes(text, "test"))
+    assert 0.03 < seconds / phonemes < 0.2, (seconds, phonemes)  # people: about 0.06-0.12 s per phoneme
+    assert float(np.sqrt(np.mean(wav ** 2))) > 1e-3 and np.isfinite(wav).all()
+    ref, _ = load_audio(speech_dir / "male_b.wav", 24000)
+    x = torch.from_numpy(ref)[None, None]
+    y = tts.tokenizer.decode(tts.tokenizer.encode(x), lengths=x.shape[-1])[0, 0].numpy()
+    assert M.stoi([ref], [y]).mean > 0.6

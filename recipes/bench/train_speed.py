@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--cache", default="exp/teacher-cache", help="teacher feature cache folder")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--slow-steps", type=int, default=6,
-                    help="steps for bf16 modes on a CPU without native bf16 (each step there takes seconds)")
+                    help="steps for the slow modes: bf16 on a CPU without native bf16, compiled LM/flow")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--stages", default="codec,lm,flow")
     ap.add_argument("--json", required=True)
@@ -121,7 +121,10 @@ def main() -> None:
             if bf16 and not native_bf16 and mode != "bf16":
                 rows[mode] = {"skipped": "no native bf16 on this CPU (see the bf16 row)"}
                 continue
-            n = a.slow_steps if bf16 and not native_bf16 else a.steps
+            # slow modes get fewer steps: bf16 without native support (seconds a step), and compiling the LM/flow,
+            # whose batches change length (each new shape recompiles for tens of seconds on 2 cores)
+            slow = (bf16 and not native_bf16) or (stage != "codec" and "train.compile=true" in ov)
+            n = a.slow_steps if slow else a.steps
             rows[mode] = run_isolated(measure, a.threads, stage, common[stage] + ov, n, False)
             print(stage, mode, json.dumps(rows[mode]), file=sys.stderr)
         ok = {m: r for m, r in rows.items() if "steps_per_s" in r}

@@ -37,6 +37,7 @@ def to_fp16(src: Path, dst: Path) -> int:
     out = {k: (v.half() if v.is_floating_point() and not any(s in k.rsplit(".", 1)[-1] for s in KEEP_FP32) else v).contiguous()
            for k, v in sd.items()}
     save_file(out, str(dst / "model.safetensors"))
+    (dst / "model.safetensors").chmod(0o644)
     return (dst / "model.safetensors").stat().st_size
 
 

@@ -70,6 +70,10 @@ for l in 1 all; do
     --per-speaker "$PER_SPK" $([ $l = all ] || echo --layers 1)
   [ -f $E/eval-codec-q$l.json ] || ev "$E/codec-q$l" wer,stoi,pesq,sim $E/eval-codec-q$l.json
 done
+# the codec this run started from, on the same clips: what the continuation bought
+[ -d $E/codec-init-qall ] || dualtts reconstruct --tokenizer recipes/mini/checkpoints/tiny-12hz-3h --manifest "$M/test.jsonl" \
+  --out "$E/codec-init-qall" --per-speaker "$PER_SPK"
+[ -f $E/eval-codec-init-qall.json ] || ev "$E/codec-init-qall" wer,stoi,pesq,sim $E/eval-codec-init-qall.json
 dualtts lm-generate --lm "$B/lm" --tokenizer "dualcodec:$B/codec" --manifest "$TOK/test/manifest.jsonl" --out "$E/lm-q1" --per-speaker "$PER_SPK"
 ev "$E/lm-q1" wer,sim "$E/eval-lm-q1.json"
 dualtts flow-generate --flow "$B/flow" --tokenizer "dualcodec:$B/codec" --manifest "$TOK/test/manifest.jsonl" --out "$E/lm-flow" \

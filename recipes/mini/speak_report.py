@@ -22,6 +22,7 @@ from data.atomic import write_text_atomic  # noqa: E402
 
 ROWS = [  # (evaluation file, what was decoded)
     ("eval-ground-truth.json", "ground truth"),
+    ("eval-codec-init-qall.json", "codec resynthesis, all 8 layers: the starting codec tiny-12hz-3h"),
     ("eval-codec-qall.json", "codec resynthesis, all 8 layers"),
     ("eval-codec-q1.json", "codec resynthesis, first layer only"),
     ("eval-lm-q1.json", "TTS: LM tokens, semantic-only decoding"),
@@ -103,7 +104,7 @@ def main() -> None:
     runs, out, ev = Path(a.runs), Path(a.out), Path(a.runs) / "eval"
     t0 = time.monotonic()
     o = {name: overall(ev / name) for name, _ in ROWS}
-    gt, qall, q1, sem, tts = (o[n] for n, _ in ROWS)
+    gt, init, qall, q1, sem, tts = (o[n] for n, _ in ROWS)
     train_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/train/manifest.jsonl"))
     val_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/dev/manifest.jsonl"))
     test_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/test/manifest.jsonl"))
@@ -115,6 +116,7 @@ def main() -> None:
         "wer": tts.get("wer"), "sim": tts.get("sim"), "dnsmos": tts.get("dnsmos"), "rtf": speed["rtf"],
         "ground_truth_wer": gt.get("wer"), "ground_truth_dnsmos": gt.get("dnsmos"),
         "codec_wer": qall.get("wer"), "codec_stoi": qall.get("stoi"), "codec_pesq": qall.get("pesq"), "codec_sim": qall.get("sim"),
+        "codec_init_wer": init.get("wer"), "codec_init_stoi": init.get("stoi"),
         "codec_first_layer_wer": q1.get("wer"), "semantic_only_wer": sem.get("wer"), "semantic_only_sim": sem.get("sim"),
         "lm_val_top1": val_lm["top1"], "lm_train_top1": train_lm["top1"], "lm_test_top1": test_lm["top1"],
         "lm_val_nll": val_lm["nll"], "lm_train_nll": train_lm["nll"], "lm_test_nll": test_lm["nll"],
