@@ -24,15 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, run_isolated  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-MODES = {
-    "codec": {"fp32": [], "bf16": ["train.mixed_precision=bf16"], "cached_teacher": ["teacher_cache={cache}"],
-              "compiled": ["train.compile=true"],
-              "cached_bf16": ["teacher_cache={cache}", "train.mixed_precision=bf16"],
-              "cached_bf16_compiled": ["teacher_cache={cache}", "train.mixed_precision=bf16", "train.compile=true"]},
-    "lm": {"fp32": [], "bf16": ["train.mixed_precision=bf16"], "compiled": ["train.compile=true"],
-           "bf16_compiled": ["train.mixed_precision=bf16", "train.compile=true"]},
-    "flow": {"fp32": [], "bf16": ["train.mixed_precision=bf16"], "compiled": ["train.compile=true"],
-             "bf16_compiled": ["train.mixed_precision=bf16", "train.compile=true"]},
+NO_CACHE, FP32, COMPILE = "teacher_cache=null", "train.mixed_precision=no", "train.compile=true"
+CACHE, BF16 = "teacher_cache={cache}", "train.mixed_precision=bf16"
+MODES = {  # every row sets every option, whatever the mini YAML defaults to
+    "codec": {"fp32": [NO_CACHE, FP32], "bf16": [NO_CACHE, BF16], "cached_teacher": [CACHE, FP32],
+              "compiled": [NO_CACHE, FP32, COMPILE], "cached_compiled": [CACHE, FP32, COMPILE],
+              "cached_bf16": [CACHE, BF16], "cached_bf16_compiled": [CACHE, BF16, COMPILE]},
+    "lm": {"fp32": [FP32], "bf16": [BF16], "compiled": [FP32, COMPILE], "bf16_compiled": [BF16, COMPILE]},
+    "flow": {"fp32": [FP32], "bf16": [BF16], "compiled": [FP32, COMPILE], "bf16_compiled": [BF16, COMPILE]},
 }
 LOSS_KEY = {"codec": "mel", "lm": "loss", "flow": "loss"}
 

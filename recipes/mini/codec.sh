@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mini codec run on a CPU: tiny presets (tiny-<CODEC>) on the offline corpus, Whisper-base teacher.
-# Needs the corpus and manifests of recipes/quickstart.sh. Writes exp/mini/ (RUNS=...) and recipes/mini/$REPORT.{md,json}
+# Needs the corpus and manifests of recipes/quickstart.sh. Writes exp/mini/ (RUNS=...) and recipes/mini/$REPORT.{md,json} (default codec_results)
 # with the curves in recipes/mini/$CURVES.png (default results.{md,json}, loss_curves.png).
 #   STEPS=4000 EVAL_PER_SPEAKER=5 bash recipes/mini/codec.sh     (spectral 12.5 + 25 Hz, about 27 min each on 2 cores)
 #   RUNS=exp/streams REPORT=streams CURVES=streams_curves bash recipes/mini/streams.sh
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
-M=${MANIFESTS:-exp/quickstart/manifests}; RUNS=${RUNS:-exp/mini}; REPORT=${REPORT:-results}; CURVES=${CURVES:-loss_curves}
+M=${MANIFESTS:-exp/quickstart/manifests}; RUNS=${RUNS:-exp/mini}; REPORT=${REPORT:-codec_results}; CURVES=${CURVES:-loss_curves}
 STEPS=${STEPS:-4000}; PER_SPK=${EVAL_PER_SPEAKER:-5}; CODECS=${CODECS:-"12hz 25hz"}
 GAN_START=${GAN_START:-$((STEPS - 200))}   # mel-only first: a GAN step costs ~7 mel-only steps on a CPU
 [ -f "$M/train.jsonl" ] || { echo "no $M/train.jsonl: run recipes/quickstart.sh first"; exit 1; }

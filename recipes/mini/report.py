@@ -1,6 +1,6 @@
-"""Collect the mini codec runs into a table (results.md / results.json) and loss curves (loss_curves.png).
+"""Collect the mini codec runs into a table (codec_results.md / .json) and loss curves (loss_curves.png).
 
-    python recipes/mini/report.py --runs exp/mini --out recipes/mini [--name results --curves loss_curves]
+    python recipes/mini/report.py --runs exp/mini --out recipes/mini [--name codec_results --curves loss_curves]
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", default="exp/mini")
     ap.add_argument("--out", default="recipes/mini")
-    ap.add_argument("--name", default="results", help="table: <out>/<name>.md and .json")
+    ap.add_argument("--name", default="codec_results", help="table: <out>/<name>.md and .json")
     ap.add_argument("--curves", default="loss_curves", help="plot: <out>/<curves>.png")
     ap.add_argument("--decode-speed", action="store_true", help="also time each trained codec's decoder (10 s, batch 1, 2 threads)")
     a = ap.parse_args()

@@ -13,7 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
 C=exp/corpus-v2; M=$C/manifests; X=exp/speak
-CODEC_STEPS=${CODEC_STEPS:-6000}; LM_STEPS=${LM_STEPS:-5000}; FLOW_STEPS=${FLOW_STEPS:-5000}
+CODEC_STEPS=${CODEC_STEPS:-7000}; LM_STEPS=${LM_STEPS:-4000}; FLOW_STEPS=${FLOW_STEPS:-4000}
+# the codec to continue: the committed tiny-12hz-3h (what the shipped model started from); to go on from the shipped
+# model's codec in a later session: CODEC_INIT=recipes/mini/checkpoints/dualtts-mini/codec (fp16 weights, loaded as fp32)
+CODEC_INIT=${CODEC_INIT:-recipes/mini/checkpoints/tiny-12hz-3h}
 PREC=${PREC:-auto}   # bf16 where the hardware computes it natively, else fp32 (recipes/bench/train_speed.json)
 PER_SPK=${EVAL_PER_SPEAKER:-6}
 mkdir -p $X
@@ -31,7 +34,7 @@ fi
 CODEC=$X/codec/final
 if [ ! -f "$CODEC/model.safetensors" ]; then
   stamp codec
-  dualtts train codec --config recipes/mini/codec.yaml init=recipes/mini/checkpoints/tiny-12hz-3h \
+  dualtts train codec --config recipes/mini/codec.yaml init=$CODEC_INIT \
     train_manifest=$M/train.jsonl val_manifest=$M/dev.jsonl gan=false teacher_cache=exp/teacher-cache \
     train.mixed_precision=$PREC train.max_steps=$CODEC_STEPS train.lr=2e-4 train.warmup_steps=100 train.min_lr_ratio=0.1 \
     train.val_every=2000 train.save_every=500 train.log_every=50 train.out_dir=$X/codec
