@@ -84,9 +84,10 @@ def curves(runs: Path, out: Path) -> None:
         val = runs / stage / "validation.jsonl"
         if val.is_file():
             v = [json.loads(l) for l in val.read_text().splitlines() if l.strip()]
-            v = [r for r in v if key in r]
+            vkey = key if stage != "codec" else "mel_all"  # the codec validates whole held-out utterances
+            v = [r for r in v if vkey in r]
             if v:
-                ax.plot([r["step"] for r in v], [r[key] for r in v], "o-", label="validation")
+                ax.plot([r["step"] for r in v], [r[vkey] for r in v], "o-", label="validation (whole utterances)" if stage == "codec" else "validation")
         ax.set_title(f"{stage}: {key}")
         ax.set_xlabel("step")
         ax.legend()
