@@ -65,6 +65,7 @@ class CropDataset(Dataset):
         rng = random.Random(f"{self.seed}-{self.epoch}-{i}")
         start = 0
         if len(wav) > self.segment:
+            # align 1 keeps the original draw (same crops as before); otherwise any frame-grid start that fits
             start = rng.randrange(0, (len(wav) - self.segment) // self.align + (self.align > 1)) * self.align
             wav = wav[start: start + self.segment]
         else:

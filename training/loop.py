@@ -152,14 +152,7 @@ class Trainer:
                     continue  # resumed mid-epoch: skip what was consumed
                 for m in self.modules.values():
                     m.train()
-                t_step = time.monotonic()
-                if self.first_step_s is None:
-                    logs = self._first_step(batch)
-                    self.first_step_s = round(time.monotonic() - t_step, 2)
-                    if acc.is_main_process:
-                        print(f"first step: {self.first_step_s} s{' (torch.compile included)' if self.compiled else ''}", file=sys.stderr)
-                else:
-                    logs = self.task.train_step(_to(batch, acc.device), self.update, self.step)
+                logs = self._train_step(_to(batch, acc.device))
                 self.step += 1
                 self.batch_in_epoch = i + 1
                 logs["lr"] = self.scheds[self.names[0]].get_last_lr()[0]
@@ -194,13 +187,17 @@ class Trainer:
             self.writer.flush()
         return {"step": self.step, "history": history}
 
-    def _first_step(self, batch) -> dict:
-        """The first step; when compiled and compilation fails, go back to eager modules and take it there."""
-        if not self.compiled:
-            return self.task.train_step(_to(batch, self.accelerator.device), self.update, self.step)
+    def _train_step(self, batch) -> dict:
+        """One step of the task. The first is timed (compilation happens there); if compiling fails, the
+        modules go back to eager and the step is taken again."""
+        if self.first_step_s is not None:
+            return self.task.train_step(batch, self.update, self.step)
+        t = time.monotonic()
         try:
-            return self.task.train_step(_to(batch, self.accelerator.device), self.update, self.step)
-        except Exception as e:  # a backend/graph failure in torch.compile: train on, uncompiled
+            logs = self.task.train_step(batch, self.update, self.step)
+        except Exception as e:
+            if not self.compiled:
+                raise
             print(f"warning: torch.compile failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); "
                   "training without compilation", file=sys.stderr)
             for m in self.modules.values():
@@ -208,7 +205,11 @@ class Trainer:
             self.compiled = False
             for o in self.opts.values():
                 o.zero_grad(set_to_none=True)
-            return self.task.train_step(_to(batch, self.accelerator.device), self.update, self.step)
+            logs = self.task.train_step(batch, self.update, self.step)
+        self.first_step_s = round(time.monotonic() - t, 2)
+        if self.accelerator.is_main_process:
+            print(f"first step: {self.first_step_s} s{' (torch.compile included)' if self.compiled else ''}", file=sys.stderr)
+        return logs
 
     def validate(self) -> dict:
         if not hasattr(self.task, "validate"):
