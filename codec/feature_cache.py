@@ -27,7 +27,6 @@ from data.atomic import atomic_path
 from data.audio import load_audio
 
 SSL_RATE = 16000
-SSL_FRAME = 320          # samples per 50 Hz SSL frame at 16 kHz
 CACHE_MAX_SECONDS = 30.0  # the Whisper encoder's window; longer files are cached in windows of this size
 
 

@@ -81,7 +81,7 @@ class Synthesizer:
         prompt = None
         if lm is None and flow is None and tokenizer is None:
             root = Path(path) if path is not None else DEFAULT_MODEL
-            if not (root / "lm").is_dir() and path is not None and not root.exists():
+            if path is not None and not root.exists():
                 from huggingface_hub import snapshot_download  # a hub id, for users with internet
 
                 root = Path(snapshot_download(str(path)))

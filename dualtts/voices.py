@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data.corpus_maker import Voice, synthesize
-from data.corpus_maker.maker import harvard_sentences
+from data.corpus_maker.sentences import harvard_sentences
 
 PROBES = 5
 

@@ -59,7 +59,7 @@ def test_symbol_table_round_trip_and_unknown_symbols(tmp_path):
 
 
 def test_phoneme_bpe_round_trip(tmp_path):
-    from data.corpus_maker.maker import harvard_sentences
+    from data.corpus_maker.sentences import harvard_sentences
 
     strings = Phonemizer("en-us").batch(harvard_sentences()[:150])
     bpe = PhonemeBPE.train(strings, vocab_size=200)

@@ -28,7 +28,7 @@ from data.atomic import write_text_atomic
 from data.audio import loudness_normalize, save_audio
 from data.corpus_maker.engines import (ENGINES, INSTALL_HINT, EngineError, Voice, available_voices, engine_available,
                                        synthesize)
-from data.corpus_maker.sentences import harvard_sentences, sentence_pool  # noqa: F401  (harvard_sentences: re-exported)
+from data.corpus_maker.sentences import sentence_pool
 from data.text import normalize_text
 
 SPEAKER_FIELDS = ("speaker", "engine", "voice", "gender", "accent", "group", "heldout", "subset")
