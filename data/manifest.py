@@ -63,7 +63,7 @@ def read_manifest(path: str | os.PathLike, resolve_audio: bool = True) -> list[U
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
-    rows = []
+    rows, seen = [], {}
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -76,6 +76,9 @@ def read_manifest(path: str | os.PathLike, resolve_audio: bool = True) -> list[U
             if missing:
                 raise ManifestError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
             u = Utterance.from_json(d)
+            if u.id in seen:
+                raise ManifestError(f"{path}:{n}: duplicated id {u.id!r} (first on line {seen[u.id]})")
+            seen[u.id] = n
             if resolve_audio and not os.path.isabs(u.audio):
                 u.audio = str((path.parent / u.audio).resolve())
             rows.append(u)
@@ -136,3 +139,10 @@ def first_per_speaker(utts: Iterable[Utterance], n: int) -> list[Utterance]:
             count[u.speaker] = count.get(u.speaker, 0) + 1
             out.append(u)
     return out
+
+
+def tokenizer_info(manifest: str | os.PathLike) -> dict:
+    """The ``tokenizer.json`` that ``dualtts extract-tokens`` writes next to a token manifest (codebook sizes,
+    frame rate), or {} when there is none."""
+    p = Path(manifest).parent / "tokenizer.json"
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}

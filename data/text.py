@@ -239,3 +239,20 @@ class PhonemeBPE:
         if not path.is_file():
             raise TextError(str(path), "BPE model not found")
         return cls(path.read_bytes())
+
+
+def check_text(text: str, language: str = "en-us", max_chars: int = 5000, source: str = "text") -> str:
+    """Text to synthesize, refused with one line when it cannot be said: longer than ``max_chars``, control
+    characters, or (for an English voice) letters of another script, which espeak-ng would read out as
+    "Chinese letter"."""
+    import unicodedata
+
+    if len(text) > max_chars:
+        raise TextError(source, f"too long: {len(text)} characters, at most {max_chars} (split it, or use --batch)")
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t":
+            raise TextError(source, f"control character U+{ord(ch):04X} at position {i}")
+        if language.startswith("en") and ch.isalpha() and not unicodedata.name(ch, "").startswith("LATIN"):
+            name = unicodedata.name(ch, "unknown").split(" ")[0]
+            raise TextError(source, f"the {language} voice cannot say {ch!r} ({name} script) at position {i}")
+    return text

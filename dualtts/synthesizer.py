@@ -7,7 +7,8 @@
     tts = Synthesizer.from_pretrained(lm="…/lm", flow="…/flow", tokenizer="dualcodec:…")
 
 Long text is split into sentences; each is synthesized with the same prompt and the pieces are joined
-with a short cross-fade.
+with a short cross-fade. ``tts.synthesize_stream(text)`` yields the pieces as they are ready
+(``tts.stats["ttfa_s"]``: time to the first audio).
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import numpy as np
 import torch
 
 from data.audio import load_audio
-from data.text import PUNCTUATION, Phonemizer, TextError
+from data.checkpoint import resolve_device
+from data.text import PUNCTUATION, Phonemizer, TextError, check_text
 
 
 def split_sentences(text: str, max_chars: int = 200) -> list[str]:
@@ -36,32 +38,19 @@ def split_sentences(text: str, max_chars: int = 200) -> list[str]:
     return out
 
 
-def crossfade_concat(pieces: list[np.ndarray], sr: int, fade_s: float = 0.02, gap_s: float = 0.1) -> np.ndarray:
-    """Join 1-D signals: ``gap_s`` of silence between them, ``fade_s`` linear fades at every seam."""
-    n = int(fade_s * sr)
-    out = []
-    for i, p in enumerate(pieces):
-        p = p.astype(np.float32).copy()
-        if n and len(p) > 2 * n:
-            if i:
-                p[:n] *= np.linspace(0, 1, n, dtype=np.float32)
-            if i < len(pieces) - 1:
-                p[-n:] *= np.linspace(1, 0, n, dtype=np.float32)
-        out.append(p)
-        if i < len(pieces) - 1:
-            out.append(np.zeros(int(gap_s * sr), np.float32))
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
-
-
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "recipes" / "mini" / "checkpoints" / "dualtts-mini"
 
 
 class Synthesizer:
+    max_text_chars = 5000  # one call; longer texts go through --batch or several calls
     def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu",
                  default_prompt: tuple[str, str] | None = None):
         if lm.cfg.codebook_size != tokenizer.codebook_sizes[0] or flow.cfg.codebook_size != tokenizer.codebook_sizes[0]:
             raise ValueError(f"first-layer codebook sizes differ: LM {lm.cfg.codebook_size}, flow {flow.cfg.codebook_size}, "
                              f"tokenizer {tokenizer.codebook_sizes[0]} (trained on another tokenizer?)")
+        if flow.cfg.cond_dim and flow.cfg.cond_dim != lm.cfg.hidden_size:
+            raise ValueError(f"the flow reads LM states of width {flow.cfg.cond_dim} but the LM is {lm.cfg.hidden_size} wide "
+                             "(a flow trained with another LM?)")
         self.lm, self.flow, self.tokenizer, self.symbols = lm, flow, tokenizer, symbols
         self.phonemizer = Phonemizer(language)
         self.device = torch.device(device)
@@ -75,7 +64,7 @@ class Synthesizer:
         ``prompt.txt``); None: the shipped default model. Or the three parts by ``lm``/``flow``/``tokenizer``."""
         from codec.tokenizer import load_tokenizer
         from dualtts.zeroshot import quantize_for_cpu
-        from flow.model import AcousticFlow
+        from flow.infer import load_acoustic_stage
         from lm.model import SemanticLM
 
         prompt = None
@@ -93,13 +82,13 @@ class Synthesizer:
                 prompt = (str(root / "prompt.wav"), (root / "prompt.txt").read_text(encoding="utf-8").strip())
         elif None in (lm, flow, tokenizer) or path is not None:
             raise ValueError("give a model folder, or all three of lm=, flow= and tokenizer=")
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        device = resolve_device(device)
         lm_model = SemanticLM.from_pretrained(lm, device)
         symbols = lm_model.symbols()
         if symbols is None:
             raise FileNotFoundError(f"{lm}: no symbols.json (the phoneme table) in the LM checkpoint")
         tok = load_tokenizer(tokenizer if ":" in tokenizer else f"dualcodec:{tokenizer}", device).eval()
-        return cls(quantize_for_cpu(lm_model, quantize), AcousticFlow.from_pretrained(flow, device), tok, symbols, language, device,
+        return cls(quantize_for_cpu(lm_model, quantize), load_acoustic_stage(flow, device), tok, symbols, language, device,
                    default_prompt=prompt)
 
     def transcribe_prompt(self, wav: np.ndarray, source: str, asr_model: str = "base") -> str:
@@ -123,11 +112,8 @@ class Synthesizer:
         ph = "".join(c for c in ph if c not in PUNCTUATION or c in self.symbols)
         return self.symbols.encode(ph, source=source)
 
-    @torch.inference_mode()
-    def __call__(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16, cfg_scale: float = 2.0,
-                 max_prompt_seconds: float = 15.0, **sampling) -> np.ndarray:
-        """text; prompt: audio path or float array at the tokenizer's rate; prompt_text: its transcript
-        -> float32 wav [T] at ``tokenizer.sample_rate``. ``sampling``: :class:`lm.sampler.SamplingConfig` fields."""
+    def _prompt(self, prompt, prompt_text: str | None, max_prompt_seconds: float):
+        """-> (codes [Q, Fp], prompt phoneme ids, source name); the default voice when ``prompt`` is None."""
         sr = self.tokenizer.sample_rate
         if prompt is None:
             if self.default_prompt is None:
@@ -140,23 +126,59 @@ class Synthesizer:
             wav, src = np.asarray(prompt, dtype=np.float32), "prompt"
         if prompt_text is None:
             prompt_text = self.transcribe_prompt(wav, src)
-        x = torch.from_numpy(wav).to(self.device)[None, None]
-        codes = self.tokenizer.encode(x)[0]                           # [Q, Fp]
-        prompt_ph = self._phonemes(prompt_text, f"{src} (prompt text)")
-        sentences = split_sentences(text)
+        codes = self.tokenizer.encode(torch.from_numpy(wav).to(self.device)[None, None])[0]  # [Q, Fp]
+        return codes, self._phonemes(prompt_text, f"{src} (prompt text)"), src
+
+    @torch.inference_mode()
+    def synthesize_stream(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16,
+                          cfg_scale: float = 2.0, max_prompt_seconds: float = 15.0, fade_s: float = 0.02, gap_s: float = 0.1,
+                          **sampling):
+        """Like :meth:`__call__`, but yields float32 audio chunks as each sentence is ready (the prompt is read
+        once and carried over; ``gap_s`` of silence and ``fade_s`` fades at the seams; the chunks joined are
+        what ``__call__`` returns). ``self.stats`` afterwards: ``ttfa_s`` (time to the first chunk),
+        ``seconds`` of audio, ``wall_s``, ``rtf``."""
+        import time
+
+        t0 = time.perf_counter()
+        self.stats = {}
+        sentences = split_sentences(check_text(text, self.phonemizer.language, self.max_text_chars))
         if not sentences:
             raise TextError("text", "nothing to say: the text is empty")
-        pieces = []
-        for i, sentence in enumerate(sentences):
-            target = self._phonemes(sentence, f"text sentence {i + 1}")
+        targets = [self._phonemes(x, f"text sentence {i + 1}") for i, x in enumerate(sentences)]  # all errors up front
+        codes, prompt_ph, _ = self._prompt(prompt, prompt_text, max_prompt_seconds)
+        from flow.infer import fill_utterance
+
+        sr, n_fade, total = self.tokenizer.sample_rate, int(fade_s * self.tokenizer.sample_rate), 0
+        for i, target in enumerate(targets):
             ph = torch.tensor(prompt_ph + self.symbols.encode(" ") + target)
             tokens = self.lm.generate([ph], [codes[0]], seed=seed + i, target_phonemes=[len(target)], **sampling)[0]
             tokens = tokens[tokens >= 0]
             if tokens.numel() == 0:
                 continue
-            from flow.infer import fill_utterance
-
+            cond = None
+            if self.flow.cfg.cond_dim:  # the flow reads the LM's states: where in the text each frame is
+                cond = self.lm.speech_states([ph], [torch.cat([codes[0], tokens])])[0]
             out = fill_utterance(self.flow, self.tokenizer, tokens, prompt_codes=codes, prompt_seconds=None, steps=steps,
-                                 cfg_scale=cfg_scale, seed=seed + i)
-            pieces.append(out[0, 0].float().cpu().numpy())
-        return crossfade_concat(pieces, sr)
+                                 cfg_scale=cfg_scale, seed=seed + i, cond=cond)
+            piece = out[0, 0].float().cpu().numpy().astype(np.float32)
+            if n_fade and len(piece) > 2 * n_fade:
+                if total:
+                    piece[:n_fade] *= np.linspace(0, 1, n_fade, dtype=np.float32)
+                if i < len(targets) - 1:
+                    piece[-n_fade:] *= np.linspace(1, 0, n_fade, dtype=np.float32)
+            if total:
+                piece = np.concatenate([np.zeros(int(gap_s * sr), np.float32), piece])
+            if not total:
+                self.stats["ttfa_s"] = round(time.perf_counter() - t0, 3)
+            total += len(piece)
+            yield piece
+        wall = time.perf_counter() - t0
+        self.stats.update(seconds=round(total / sr, 3), wall_s=round(wall, 3), rtf=round(wall / max(total / sr, 1e-9), 4))
+
+    def __call__(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16, cfg_scale: float = 2.0,
+                 max_prompt_seconds: float = 15.0, **sampling) -> np.ndarray:
+        """text; prompt: audio path or float array at the tokenizer's rate; prompt_text: its transcript
+        -> float32 wav [T] at ``tokenizer.sample_rate``. ``sampling``: :class:`lm.sampler.SamplingConfig` fields."""
+        pieces = list(self.synthesize_stream(text, prompt, prompt_text, seed=seed, steps=steps, cfg_scale=cfg_scale,
+                                             max_prompt_seconds=max_prompt_seconds, **sampling))
+        return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)

@@ -93,18 +93,51 @@ def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, p
     return summary
 
 
+def lm_states(lm, symbols, manifest: str | Path, out: str | Path, batch_size: int = 32) -> dict:
+    """Teacher-forced LM states of every utterance of a token manifest (its phonemes and first-layer
+    tokens) -> ``OUT/<id>.npy [F, H]`` float16, the content condition of a flow trained with ``lm_states``."""
+    from data.atomic import atomic_path
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    utts = read_manifest(manifest)
+    for i in tqdm(range(0, len(utts), batch_size), desc="lm-states", unit="batch", file=sys.stderr, disable=None):
+        chunk = utts[i: i + batch_size]
+        ph = [symbols.encode(u.phonemes or "", source=f"{manifest}:{u.id}") for u in chunk]
+        toks = [load_codes(manifest, u)[0].astype(np.int64) for u in chunk]
+        for u, h in zip(chunk, lm.speech_states(ph, toks)):
+            with atomic_path(out / f"{u.id}.npy") as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, h.cpu().numpy().astype(np.float16))
+    summary = {"out": str(out), "utterances": len(utts), "dim": int(lm.cfg.hidden_size)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def pair_states(lm, symbols, prompt_phonemes: str, target_phonemes: str, prompt_tokens, tokens, source: str) -> torch.Tensor:
+    """The LM's states ``[Fp + F, H]`` over a prompt's tokens then the target's, read with the phonemes of
+    both texts as in generation: the content condition of a flow with ``cond_dim``."""
+    ph = symbols.encode(f"{prompt_phonemes} {target_phonemes}", source=source)
+    seq = np.concatenate([np.asarray(prompt_tokens, dtype=np.int64).reshape(-1), np.asarray(tokens, dtype=np.int64).reshape(-1)])
+    return lm.speech_states([ph], [seq])[0]
+
+
 def flow_generate(flow, tokenizer, manifest: str | Path, out: str | Path, per_speaker: int | None = None,
                   tokens_dir: str | Path | None = None, prompt_seconds: float = 3.0, as_codes: bool = False,
-                  seed: int = 0, **sample_kw) -> dict:
+                  seed: int = 0, lm=None, **sample_kw) -> dict:
     """Fill in every pair's acoustic layers from its first-layer tokens — the ground truth, or the LM's
     (``tokens_dir/<id>.npy`` of :func:`lm_generate`) — and the first ``prompt_seconds`` of the prompt
-    utterance (all layers); write ``OUT/<id>.wav``."""
+    utterance (all layers); write ``OUT/<id>.wav``. ``lm``: the semantic LM whose states condition the
+    flow (flows with ``cond_dim``)."""
     from data.audio import save_audio
     from flow.infer import fill_utterance
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pairs = zero_shot_pairs(manifest, per_speaker)
+    if flow.cfg.cond_dim and lm is None:
+        raise ValueError("this flow is conditioned on the semantic LM's states: give the LM (--lm)")
+    symbols = lm.symbols() if lm is not None and flow.cfg.cond_dim else None
     done = 0
     for tgt, pr in tqdm(pairs, desc="flow-generate", unit="utt", file=sys.stderr, disable=None):
         if tokens_dir is not None:
@@ -113,8 +146,12 @@ def flow_generate(flow, tokenizer, manifest: str | Path, out: str | Path, per_sp
             tokens = load_codes(manifest, tgt)[0]
         if len(tokens) == 0:
             continue
-        wav = fill_utterance(flow, tokenizer, tokens.astype(np.int64), load_codes(manifest, pr).astype(np.int64),
-                             prompt_seconds=prompt_seconds, as_codes=as_codes, seed=seed, **sample_kw)
+        prompt_codes = load_codes(manifest, pr).astype(np.int64)
+        cond = None
+        if symbols is not None:
+            cond = pair_states(lm, symbols, pr.phonemes or "", tgt.phonemes or "", prompt_codes[0], tokens, f"{manifest}:{tgt.id}")
+        wav = fill_utterance(flow, tokenizer, tokens.astype(np.int64), prompt_codes, prompt_seconds=prompt_seconds,
+                             as_codes=as_codes, seed=seed, cond=cond, **sample_kw)
         n = int(round(tgt.duration * tokenizer.sample_rate)) if tokens_dir is None else wav.shape[-1]
         save_audio(out / f"{tgt.id}.wav", wav[0, 0, :n].float().cpu().numpy(), tokenizer.sample_rate)
         done += 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from training.config import DictConfig
+from data.checkpoint import DictConfig, preset_config
 
 
 @dataclass
@@ -23,6 +23,7 @@ class FlowConfig(DictConfig):
     prompt_min: float = 0.1          # the clean prompt span during training: a prefix of this fraction...
     prompt_max: float = 0.7          # ...up to this fraction of the frames
     time_sampling: str = "logit_normal"  # uniform | logit_normal (flow time t during training)
+    cond_dim: int = 0                # width of frame-aligned content states (the semantic LM's, `dualtts lm-states`); 0 = none
 
 
 PRESETS: dict[str, dict] = {
@@ -34,6 +35,4 @@ PRESETS: dict[str, dict] = {
 def get_flow_config(name_or_path: str | dict, defaults: dict | None = None, **overrides) -> FlowConfig:
     """A preset name, a YAML file, a checkpoint folder, or a dict (``{"preset": NAME, **fields}``);
     ``defaults`` (e.g. sizes taken from the data) sit under a preset's or dict's own fields."""
-    from training.config import preset_config
-
     return preset_config(FlowConfig, PRESETS, name_or_path, "flow", defaults, **overrides)

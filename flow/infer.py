@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from data.checkpoint import read_config, resolve_checkpoint
+from flow.model import AcousticFlow
+from flow.nar import AcousticNAR
+
 
 def split_latent(tokenizer, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """codes [B, Q, F] -> (semantic latent ``embed(codes[:, :1])``, acoustic ``embed(codes) - semantic``), [B, D, F] each."""
@@ -12,18 +16,34 @@ def split_latent(tokenizer, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return sem, tokenizer.embed(codes) - sem
 
 
+def load_acoustic_stage(path_or_id, device="cpu"):
+    """A flow (:class:`flow.model.AcousticFlow`) or NAR (:class:`flow.nar.AcousticNAR`) checkpoint, told apart
+    by its config (``stage: nar``)."""
+    path = resolve_checkpoint(path_or_id, "flow or NAR")
+    cls = AcousticNAR if read_config(path).get("stage") == "nar" else AcousticFlow
+    return cls.from_pretrained(path, device)
+
+
 @torch.inference_mode()
 def fill_utterance(flow, tokenizer, tokens, prompt_codes=None, prompt_seconds: float | None = 3.0, as_codes: bool = False,
-                   **sample_kw) -> torch.Tensor:
+                   cond=None, **sample_kw) -> torch.Tensor:
     """One utterance: first-layer ``tokens [F]`` (+ the voice prompt's ``prompt_codes [Q, Fp]``, all layers,
-    its first ``prompt_seconds`` used) -> ``wav [1, 1, F * hop]``.
+    its first ``prompt_seconds`` used) -> ``wav [1, 1, F * hop]``. ``cond [Fp + F, C]``: the semantic LM's
+    states at the prompt's and the target's tokens (flows with ``cond_dim``; ``lm.speech_states``).
 
     The prompt frames go first (clean acoustic latent, infilling), the target's frames are sampled; the
     target's semantic latent + the sampled acoustic latent are decoded, or with ``as_codes`` re-quantized
-    into acoustic codes first (tokenizers with ``quantize_acoustic``, i.e. DualCodec).
+    into acoustic codes first (tokenizers with ``quantize_acoustic``, i.e. DualCodec). A NAR stage
+    (:mod:`flow.nar`, ``predicts_codes``) fills the acoustic codes instead, layer by layer (argmax, or
+    ``nar_temperature`` > 0); the flow's sampling settings do not apply to it.
     """
     dev = flow.device
     tokens = torch.as_tensor(np.asarray(tokens), dtype=torch.long, device=dev).view(-1)
+    Fp = 0 if prompt_codes is None else np.asarray(prompt_codes).shape[1]
+    if cond is not None:
+        cond = torch.as_tensor(cond, device=dev)
+        if cond.shape[0] != Fp + tokens.shape[0]:
+            raise ValueError(f"cond has {cond.shape[0]} frames; expected {Fp} prompt + {tokens.shape[0]} target frames")
     if prompt_codes is not None:
         pc = torch.as_tensor(np.asarray(prompt_codes), dtype=torch.long, device=dev)
         if prompt_seconds is not None:
@@ -34,11 +54,24 @@ def fill_utterance(flow, tokenizer, tokens, prompt_codes=None, prompt_seconds: f
     else:
         P, codes_p = 0, torch.zeros(1, 1, 0, dtype=torch.long, device=dev)
     all_tokens = torch.cat([codes_p[0, 0], tokens])[None]
+    if cond is not None:
+        cond = torch.cat([cond[:P], cond[Fp:]])[None]
+    if getattr(flow, "predicts_codes", False):  # a NAR (flow.nar): acoustic codes, decoded by the tokenizer
+        Q = flow.cfg.num_quantizers
+        codes = torch.zeros(1, Q, all_tokens.shape[1], dtype=torch.long, device=dev)
+        codes[:, 0] = all_tokens
+        if P:
+            if codes_p.shape[1] < Q:
+                raise ValueError(f"the prompt has {codes_p.shape[1]} layers; this NAR needs all {Q}")
+            codes[:, 1:, :P] = codes_p[:, 1:Q]
+        temperature = sample_kw.get("nar_temperature", 0.0)
+        return tokenizer.decode(flow.sample(codes, P, cond=cond, temperature=temperature, seed=sample_kw.get("seed", 0))[:, :, P:])
+    sample_kw.pop("nar_temperature", None)
     sem = tokenizer.embed(all_tokens[:, None])
     prompt = torch.zeros_like(sem)
     if P:
         prompt[:, :, :P] = prompt_acoustic
-    acoustic = flow.sample(all_tokens, sem, prompt, [P], **sample_kw)[:, :, P:]
+    acoustic = flow.sample(all_tokens, sem, prompt, [P], cond=cond, **sample_kw)[:, :, P:]
     sem_t = sem[:, :, P:]
     if as_codes:
         if not hasattr(tokenizer, "quantize_acoustic"):

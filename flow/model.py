@@ -10,13 +10,13 @@ infilling) and the mask itself. Adaptive LayerNorm on the flow time, rotary posi
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from data.checkpoint import Pretrained
 from flow.config import FlowConfig, get_flow_config
 
 
@@ -67,7 +67,9 @@ class Block(nn.Module):
         return x + (1 + g2) * self.mlp(self.norm2(x) * (1 + s2) + b2)
 
 
-class AcousticFlow(nn.Module):
+class AcousticFlow(Pretrained, nn.Module):
+    WHAT = "flow"
+
     def __init__(self, cfg: FlowConfig):
         super().__init__()
         self.cfg = cfg
@@ -77,6 +79,7 @@ class AcousticFlow(nn.Module):
         self.token_embed = nn.Embedding(cfg.codebook_size + 1, H)  # last row: "no condition" (CFG)
         self.sem_proj = nn.Linear(D, H)
         self.in_proj = nn.Linear(2 * D + 1, H)  # [x_t, prompt x1 (0 outside), prompt mask]
+        self.cond_proj = nn.Linear(cfg.cond_dim, H) if cfg.cond_dim else None  # the LM's states (zeros = dropped)
         self.time = nn.Sequential(nn.Linear(H, H), nn.SiLU(), nn.Linear(H, H))
         self.blocks = nn.ModuleList(Block(H, cfg.num_heads, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.num_layers))
         self.norm = nn.LayerNorm(H)
@@ -98,34 +101,30 @@ class AcousticFlow(nn.Module):
         return x.transpose(1, 2) * self.latent_std[:, None] + self.latent_mean[:, None]
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, tokens: torch.Tensor, semantic: torch.Tensor,
-                prompt: torch.Tensor, prompt_mask: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+                prompt: torch.Tensor, prompt_mask: torch.Tensor, key_mask: torch.Tensor | None = None,
+                cond: torch.Tensor | None = None) -> torch.Tensor:
         """Velocity ``[B, F, D]``.
 
         x_t: [B, F, D] noisy normalised latent; t: [B]; tokens: [B, F] first-layer codes (``codebook_size`` =
         dropped); semantic: [B, F, D] semantic latent (zeros = dropped); prompt: [B, F, D] clean x1 (zeros
-        outside the prompt); prompt_mask: [B, F] bool; key_mask: [B, F] True on real frames.
+        outside the prompt); prompt_mask: [B, F] bool; key_mask: [B, F] True on real frames; cond: [B, F, C]
+        the semantic LM's states at the tokens (``cond_dim`` > 0 only; zeros = dropped).
         """
         pm = prompt_mask.to(x_t.dtype)[..., None]
         h = self.in_proj(torch.cat([x_t, prompt * pm, pm], -1)) + self.token_embed(tokens) + self.sem_proj(semantic)
+        if self.cond_proj is not None:
+            if cond is None:
+                raise ValueError(f"this flow is conditioned on the semantic LM's states (cond_dim={self.cfg.cond_dim}): pass cond")
+            h = h + self.cond_proj(cond.to(h.dtype))
         temb = self.time(time_embedding(t, self.cfg.hidden_size).to(h.dtype))
         for blk in self.blocks:
             h = blk(h, temb, key_mask)
         return self.out(self.norm(h))
 
-    # --- checkpoints ---
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
-        from training.config import save_checkpoint
-
-        return save_checkpoint(path, self.state_dict(), self.cfg)
-
+    # --- checkpoints (data.checkpoint.Pretrained: from_pretrained, save_pretrained) ---
     @classmethod
-    def from_pretrained(cls, path_or_id: str | os.PathLike, device: str | torch.device = "cpu") -> "AcousticFlow":
-        from training.config import load_state, resolve_checkpoint
-
-        path = resolve_checkpoint(path_or_id, ("config.yaml", "model.safetensors"), "flow")
-        model = cls(get_flow_config(str(path)))
-        model.load_state_dict(load_state(path))
-        return model.to(device).eval()
+    def config_from_folder(cls, path: Path) -> FlowConfig:
+        return get_flow_config(str(path))
 
     @torch.inference_mode()
     def sample(self, tokens, semantic, prompt=None, prompt_len=None, **kw) -> torch.Tensor:

@@ -17,13 +17,13 @@ def time_grid(steps: int, sway: float | None = -1.0, device=None) -> torch.Tenso
 def sample(model, tokens: torch.Tensor, semantic: torch.Tensor, prompt: torch.Tensor | None = None,
            prompt_len: torch.Tensor | list[int] | None = None, steps: int = 16, method: str = "euler",
            cfg_scale: float = 2.0, sway: float | None = -1.0, key_mask: torch.Tensor | None = None, seed: int = 0,
-           temperature: float = 1.0) -> torch.Tensor:
+           temperature: float = 1.0, cond: torch.Tensor | None = None) -> torch.Tensor:
     """Acoustic latent ``[B, D, F]`` (de-normalised, ready to add to the semantic latent and decode).
 
     tokens: [B, F] first-layer codes; semantic: [B, D, F] their latent (``Tokenizer.embed(codes[:, :1])``);
     prompt: [B, D, F] the acoustic latent whose first ``prompt_len[b]`` frames are the voice prompt (the rest
     is ignored); key_mask: [B, F] True on real frames; temperature scales the starting noise (< 1: closer to
-    the conditional mean, less varied detail). The first ``prompt_len`` frames of the output equal the prompt.
+    the conditional mean, less varied detail); cond: [B, F, C] the LM's states (flows with ``cond_dim``). The first ``prompt_len`` frames of the output equal the prompt.
     """
     if method not in ("euler", "midpoint"):
         raise ValueError(f"method {method!r}: expected euler or midpoint")
@@ -33,6 +33,7 @@ def sample(model, tokens: torch.Tensor, semantic: torch.Tensor, prompt: torch.Te
     dev = semantic.device
     dtype = model.out.weight.dtype
     sem = semantic.transpose(1, 2).to(dtype)
+    cond = cond.to(dev, dtype) if cond is not None else None
     if prompt is not None and prompt_len is not None:
         plen = torch.as_tensor(prompt_len, device=dev).view(B)
         pmask = torch.arange(Fn, device=dev)[None] < plen[:, None]
@@ -48,12 +49,13 @@ def sample(model, tokens: torch.Tensor, semantic: torch.Tensor, prompt: torch.Te
         sem2 = torch.cat([sem, torch.zeros_like(sem)])
         pr2, pm2 = torch.cat([x_prompt, torch.zeros_like(x_prompt)]), torch.cat([pmask, torch.zeros_like(pmask)])
         km2 = torch.cat([key_mask, key_mask]) if key_mask is not None else None
+        cond2 = torch.cat([cond, torch.zeros_like(cond)]) if cond is not None else None
 
     def velocity(x, t):
         tt = torch.full((B,), float(t), device=dev)
         if not guided:
-            return model(x, tt, tokens, sem, x_prompt, pmask, key_mask)
-        v = model(torch.cat([x, x]), torch.cat([tt, tt]), tok2, sem2, pr2, pm2, km2)
+            return model(x, tt, tokens, sem, x_prompt, pmask, key_mask, cond)
+        v = model(torch.cat([x, x]), torch.cat([tt, tt]), tok2, sem2, pr2, pm2, km2, cond2)
         v_c, v_u = v.chunk(2)
         return v_u + cfg_scale * (v_c - v_u)
 

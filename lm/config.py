@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from training.config import DictConfig
+from data.checkpoint import DictConfig, preset_config
 
 
 @dataclass
@@ -73,6 +73,4 @@ PRESETS: dict[str, dict] = {
 def get_lm_config(name_or_path: str | dict, defaults: dict | None = None, **overrides) -> LMConfig:
     """A preset name, a YAML file, a checkpoint folder, or a dict (``{"preset": NAME, **fields}``);
     ``defaults`` (e.g. sizes taken from the data) sit under a preset's or dict's own fields."""
-    from training.config import preset_config
-
     return preset_config(LMConfig, PRESETS, name_or_path, "LM", defaults, **overrides)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from data.checkpoint import Pretrained
 from lm.config import LMConfig, get_lm_config
 
 IGNORE = -100
@@ -63,7 +64,9 @@ def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tenso
     return {"loss": loss, "acc": acc.detach(), "tokens": keep.sum().detach()}
 
 
-class SemanticLM(nn.Module):
+class SemanticLM(Pretrained, nn.Module):
+    WHAT = "semantic LM"
+
     def __init__(self, cfg: LMConfig):
         super().__init__()
         from transformers import LlamaModel
@@ -102,25 +105,30 @@ class SemanticLM(nn.Module):
 
         return generate(self, phonemes, prompt_tokens, **sampling)
 
-    # --- checkpoints ---
+    @torch.inference_mode()
+    def speech_states(self, phonemes, tokens) -> list[torch.Tensor]:
+        """Teacher-forced hidden states at the speech tokens, the flow stage's content condition.
+
+        phonemes: list of [Lp_b]; tokens: list of [F_b] (a prompt's tokens followed by the continuation's)
+        -> list of ``[F_b, H]`` float32: the final-norm state at each token's input position (it has read the
+        text, that token and all before it, so it knows where in the text the frame is)."""
+        batch = collate(self.cfg, [(torch.as_tensor(p).long().cpu(), torch.as_tensor(t).long().cpu())
+                                   for p, t in zip(phonemes, tokens)])
+        ids, mask = batch["ids"].to(self.device), batch["attention_mask"].to(self.device)
+        h = self.backbone(inputs_embeds=self.embed(ids), attention_mask=mask).last_hidden_state
+        return [h[b, len(p) + 1: len(p) + 1 + len(t)].float() for b, (p, t) in enumerate(zip(phonemes, tokens))]
+
+    # --- checkpoints (data.checkpoint.Pretrained: from_pretrained, save_pretrained) ---
+    @classmethod
+    def config_from_folder(cls, path: Path) -> LMConfig:
+        return get_lm_config(str(path))
+
     def save_pretrained(self, path: str | os.PathLike, symbols=None) -> Path:
         """``model.safetensors`` + ``config.yaml`` (+ ``symbols.json``, the phoneme table it was trained on)."""
-        from training.config import save_checkpoint
-
-        path = save_checkpoint(path, self.state_dict(), self.cfg)
+        path = super().save_pretrained(path)
         if symbols is not None:
             symbols.save(path / "symbols.json")
         return path
-
-    @classmethod
-    def from_pretrained(cls, path_or_id: str | os.PathLike, device: str | torch.device = "cpu") -> "SemanticLM":
-        from training.config import load_state, resolve_checkpoint
-
-        path = resolve_checkpoint(path_or_id, ("config.yaml", "model.safetensors"), "semantic LM")
-        model = cls(get_lm_config(str(path)))
-        model.load_state_dict(load_state(path))
-        model.checkpoint_dir = path
-        return model.to(device).eval()
 
     def symbols(self):
         """The phoneme table saved with the checkpoint (None when it has none)."""

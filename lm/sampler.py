@@ -19,6 +19,7 @@ class SamplingConfig:
     repetition_window: int = 50
     max_new_tokens: int | None = None  # None: from the target phoneme count (LMConfig.max_tokens_per_phoneme)
     min_new_tokens: int | None = None  # None: from the target phoneme count (LMConfig.min_tokens_per_phoneme)
+    min_prompt_rate: float = 0.0     # no eos before this fraction of the length the prompt's speaking rate predicts
     greedy: bool = False
 
 
@@ -58,6 +59,11 @@ def generate(model, phonemes, prompt_tokens, seed: int = 0, target_phonemes=None
                for n in n_ph]
     min_new = [s.min_new_tokens if s.min_new_tokens is not None else int(cfg.min_tokens_per_phoneme * scale * n)
                for n in n_ph]
+    if s.min_new_tokens is None and s.min_prompt_rate > 0:  # the prompt's tokens per phoneme x the target's phonemes
+        for b, (p, t, n) in enumerate(zip(phonemes, prompt_tokens, n_ph)):
+            n_prompt = len(p) - n
+            if len(t) and n_prompt > 0:
+                min_new[b] = min(max(min_new[b], int(s.min_prompt_rate * len(t) / n_prompt * n)), max_new[b])
     seqs = []
     for p, t in zip(phonemes, prompt_tokens):
         p, t = torch.as_tensor(p, dtype=torch.long).cpu(), torch.as_tensor(t, dtype=torch.long).cpu()

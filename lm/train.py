@@ -7,7 +7,6 @@ phoneme table of ``dualtts prepare`` (``symbols.json``); the codebook size and f
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data.manifest import read_manifest
+from data.manifest import read_manifest, tokenizer_info
 from data.sampler import BucketBatchSampler
 from data.text import SymbolTable
 from lm.config import get_lm_config
@@ -33,11 +32,6 @@ class LMTrainConfig:
     batch_size: int = 16
     max_batch_seconds: float | None = None  # cap a batch's total speech duration (bucketed batches)
     train: TrainConfig = field(default_factory=TrainConfig)
-
-
-def tokenizer_info(manifest: str | Path) -> dict:
-    p = Path(manifest).parent / "tokenizer.json"
-    return json.loads(p.read_text()) if p.is_file() else {}
 
 
 class TokenDataset(Dataset):

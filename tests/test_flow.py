@@ -196,24 +196,63 @@ def test_synthesize_cli_end_to_end_and_bad_prompt(tmp_path, tiny_codec, manifest
     assert split_sentences("One. Two! " + "x " * 150) == ["One.", "Two!", ("x " * 100).strip(), ("x " * 50).strip()]
 
 
-def test_model_folder_with_default_voice(tmp_path, tiny_codec, manifests, speech_dir, capsys):
-    """A folder with codec/ lm/ flow/ + prompt.wav/prompt.txt: `dualtts synthesize --model DIR --text ...` needs no other flag."""
+def _model_folder(root, tiny_codec, manifests, cond_dim: int = 0, speech_dir=None):
+    """codec/ lm/ flow/ of tiny random models (a flow reading the LM's states with ``cond_dim`` = the LM width),
+    and the default voice when ``speech_dir`` is given."""
     import shutil
 
     from conftest import TEXT_A
     from data.text import SymbolTable
-    from dualtts.cli import main
-    from dualtts.synthesizer import Synthesizer
     from lm.config import get_lm_config
     from lm.model import SemanticLM
 
     sym = SymbolTable.load(manifests / "symbols.json")
     torch.manual_seed(0)
-    root = tmp_path / "model"
     SemanticLM(get_lm_config("tiny", num_phonemes=len(sym), codebook_size=64, frame_rate=25.0, hidden_size=32, num_layers=1,
                              num_heads=2)).save_pretrained(root / "lm", symbols=sym)
-    AcousticFlow(get_flow_config("tiny", latent_dim=32, codebook_size=64, hidden_size=32, num_layers=1, num_heads=2)).save_pretrained(root / "flow")
+    AcousticFlow(get_flow_config("tiny", latent_dim=32, codebook_size=64, hidden_size=32, num_layers=1, num_heads=2,
+                                 cond_dim=cond_dim)).save_pretrained(root / "flow")
     shutil.copytree(tiny_codec, root / "codec")
+    if speech_dir is not None:
+        shutil.copy(speech_dir / "male_a.wav", root / "prompt.wav")
+        (root / "prompt.txt").write_text(TEXT_A + "\n")
+    return root
+
+
+def test_stream_batch_and_a_flow_that_reads_the_lm(tmp_path, tiny_codec, manifests, speech_dir, capsys):
+    """synthesize_stream's chunks join into __call__'s output (ttfa reported); --stream grows a file; --batch writes
+    one wav per item and reports bad items without stopping."""
+    from dualtts.cli import main
+    from dualtts.synthesizer import Synthesizer
+
+    root = _model_folder(tmp_path / "model", tiny_codec, manifests, cond_dim=32, speech_dir=speech_dir)
+    tts = Synthesizer.from_pretrained(root)
+    text = "Hello there. How are you today?"
+    chunks = list(tts.synthesize_stream(text, steps=2, max_new_tokens=20))
+    assert len(chunks) == 2 and tts.stats["ttfa_s"] <= tts.stats["wall_s"]
+    whole = tts(text, steps=2, max_new_tokens=20)
+    assert np.array_equal(np.concatenate(chunks), whole) and tts.stats["seconds"] == round(len(whole) / 24000, 3)
+    assert main(["synthesize", "--model", str(root), "--text", text, "--steps", "2", "--stream", "--out", str(tmp_path / "s.wav")]) == 0
+    assert sf.info(str(tmp_path / "s.wav")).frames > 0 and "chunk 2" in capsys.readouterr().err
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"text": "One sentence."}\n{"id": "b", "text": "Another one.", "seed": 3}\n{"id": "bad", "text": "  "}\n')
+    assert main(["synthesize", "--model", str(root), "--batch", str(items), "--out-dir", str(tmp_path / "many"), "--steps", "2"]) == 1
+    assert sorted(p.name for p in (tmp_path / "many").glob("*.wav")) == ["0001.wav", "b.wav"]
+    assert "item bad: " in capsys.readouterr().err
+    items.write_text('{"text": "x"}\n{"text": "y", "id": "0001"}\n')
+    assert main(["synthesize", "--model", str(root), "--batch", str(items), "--out-dir", str(tmp_path / "x")]) == 2
+    assert "duplicated id '0001'" in capsys.readouterr().err
+
+
+def test_model_folder_with_default_voice(tmp_path, tiny_codec, manifests, speech_dir, capsys):
+    """A folder with codec/ lm/ flow/ + prompt.wav/prompt.txt: `dualtts synthesize --model DIR --text ...` needs no other flag."""
+    import shutil
+
+    from conftest import TEXT_A
+    from dualtts.cli import main
+    from dualtts.synthesizer import Synthesizer
+
+    root = _model_folder(tmp_path / "model", tiny_codec, manifests)
     with pytest.raises(ValueError, match="no prompt given"):
         Synthesizer.from_pretrained(root)("Hello.")
     shutil.copy(speech_dir / "male_a.wav", root / "prompt.wav")
@@ -231,3 +270,50 @@ def test_model_folder_with_default_voice(tmp_path, tiny_codec, manifests, speech
         Synthesizer.from_pretrained(root / "codec")
     with pytest.raises(ValueError, match="all three"):
         Synthesizer.from_pretrained(lm=str(root / "lm"))
+
+
+def test_lm_states_condition_the_flow():
+    f = _flow(cond_dim=8).eval()
+    tokens, sem, x1 = _data()
+    t, pm = torch.full((2,), 0.5), torch.zeros(2, 20, dtype=torch.bool)
+    with pytest.raises(ValueError, match="conditioned on the semantic LM's states"):
+        f(x1, t, tokens, sem.transpose(1, 2), x1, pm)
+    cond = torch.randn(2, 20, 8)
+    v = f(x1, t, tokens, sem.transpose(1, 2), x1, pm, cond=cond)
+    assert not torch.allclose(v, f(x1, t, tokens, sem.transpose(1, 2), x1, pm, cond=torch.zeros_like(cond)))
+    loss = flow_matching_loss(f.train(), tokens, sem, x1, torch.ones(2, 20, dtype=torch.bool), cond=cond)["loss"]
+    loss.backward()
+    assert f.cond_proj.weight.grad.abs().sum() > 0
+
+
+def test_cli_lm_states_train_and_generate_with_a_conditioned_flow(tmp_path, token_manifests, manifests, tiny_codec, capsys):
+    """dualtts lm-states -> a flow trained on them (cond_dim from the states) -> flow-generate needs and uses --lm."""
+    from data.text import SymbolTable
+    from dualtts.cli import main
+    from lm.config import get_lm_config
+    from lm.model import SemanticLM
+
+    sym = SymbolTable.load(manifests / "symbols.json")
+    torch.manual_seed(0)
+    SemanticLM(get_lm_config("tiny", num_phonemes=len(sym), codebook_size=64, frame_rate=25.0, hidden_size=24, num_layers=1,
+                             num_heads=2)).save_pretrained(tmp_path / "lm", symbols=sym)
+    for split in ("train", "test"):
+        assert main(["lm-states", "--lm", str(tmp_path / "lm"), "--manifest", str(token_manifests / split / "manifest.jsonl"),
+                     "--out", str(tmp_path / "states")]) == 0
+    rows = [json.loads(x) for x in (token_manifests / "test" / "manifest.jsonl").read_text().splitlines()]
+    x = np.load(tmp_path / "states" / f"{rows[0]['id']}.npy")
+    assert x.dtype == np.float16 and x.shape == (np.load(token_manifests / "test" / rows[0]["codes"]).shape[1], 24)
+    cfg = _train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / "cond", max_steps=2, val_every=2)
+    d = yaml.safe_load(cfg.read_text())
+    d["lm_states"] = str(tmp_path / "states")
+    cfg.write_text(yaml.safe_dump(d))
+    assert main(["train", "flow", "--config", str(cfg)]) == 0
+    ck = tmp_path / "cond" / "checkpoints" / "step-2" / "flow"
+    assert AcousticFlow.from_pretrained(ck).cfg.cond_dim == 24
+    args = ["flow-generate", "--flow", str(ck), "--tokenizer", f"dualcodec:{tiny_codec}", "--per-speaker", "1",
+            "--manifest", str(token_manifests / "test" / "manifest.jsonl"), "--steps", "2", "--prompt-seconds", "0.5"]
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "nolm")]) == 2
+    assert "give the LM (--lm)" in capsys.readouterr().err
+    assert main([*args, "--out", str(tmp_path / "gen"), "--lm", str(tmp_path / "lm")]) == 0
+    assert len(list((tmp_path / "gen").glob("*.wav"))) >= 1

@@ -207,3 +207,31 @@ def test_accelerate_launch_two_cpu_processes_with_best_checkpoint(tmp_path, toke
     root = tmp_path / "ddp" / "checkpoints"
     assert (root / "step-4" / "lm" / "model.safetensors").is_file() and (root / "best" / "lm" / "model.safetensors").is_file()
     assert len((tmp_path / "ddp" / "validation.jsonl").read_text().splitlines()) == 2  # written once, by the main process
+
+
+def test_speech_states_are_causal_aligned_and_batch_independent():
+    """The flow's content condition: one state per speech token, reading only the text and tokens up to it."""
+    m = _model().eval()
+    (ph, tok), (ph2, tok2) = _items(2)
+    s = m.speech_states([ph], [tok])[0]
+    assert s.shape == (len(tok), CFG["hidden_size"]) and s.dtype == torch.float32
+    assert torch.allclose(m.speech_states([ph], [tok[:5]])[0], s[:5], atol=1e-5)  # causal: a prefix keeps its states
+    changed = tok.clone()
+    changed[7] = (changed[7] + 1) % 32
+    s2 = m.speech_states([ph], [changed])[0]
+    assert torch.allclose(s2[:7], s[:7], atol=1e-5) and not torch.allclose(s2[7], s[7])
+    other_text = m.speech_states([ph2], [tok])[0]
+    assert not torch.allclose(other_text, s)  # the text is read
+    both = m.speech_states([ph, ph2], [tok, tok2])  # right padding does not leak into the shorter row
+    assert torch.allclose(both[0], s, atol=1e-5) and torch.allclose(both[1], m.speech_states([ph2], [tok2])[0], atol=1e-5)
+
+
+def test_min_prompt_rate_holds_eos_until_the_prompts_speaking_rate():
+    m, _ = _overfit(_model(), _items(4))
+    ph, tok = _items(4)[0]
+    n = len(tok) - 3
+    assert m.generate([ph], [tok[:3]], greedy=True).shape[1] == n  # learned to stop after its own tokens
+    n_target = len(ph) - 2  # the prompt: 3 tokens for its 2 phonemes, 1.5 tokens per phoneme
+    rate = (n + 4.5) / (1.5 * n_target)  # predicts n + 4 tokens
+    out = m.generate([ph], [tok[:3]], greedy=True, target_phonemes=[n_target], min_prompt_rate=rate, max_new_tokens=n + 10)
+    assert out.shape[1] >= n + 4

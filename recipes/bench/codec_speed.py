@@ -27,12 +27,11 @@ def _wav(batch: int, seconds: float, sr: int = 24000) -> torch.Tensor:
 
 
 def _dualcodec(preset: str):
-    from codec.config import PRESETS
+    from codec.config import PRESETS, random_teacher_like
     from codec.model import DualCodec
-    from dualtts.codec_cli import _stub_ssl
 
     cfg = PRESETS[preset]()
-    cfg.ssl = _stub_ssl(cfg)  # the SSL model is measured on its own
+    cfg.ssl = random_teacher_like(cfg)  # the SSL model is measured on its own
     return DualCodec(cfg).eval()
 
 

@@ -5,7 +5,8 @@
 #   1. corpus: every screened engine voice x 200 sentences (Harvard + grammar sentences), 5 held-out speakers who
 #      say only 100 held-out Harvard sentences (unseen text) -> exp/corpus-v2
 #   2. codec: the committed tiny 12.5 Hz codec (tiny-12hz-3h) continued mel-only on it, cached teacher + bf16
-#   3. tokens, 4. LM (tiny, dropout), 5. flow (tiny), all in bf16 autocast (recipes/bench/train_speed.json)
+#   3. tokens, 4. LM (tiny, dropout), 5. the LM's states at every token (dualtts lm-states), 6. flow (tiny) reading
+#      them, all in bf16 autocast where the hardware computes it (recipes/bench/train_speed.json)
 #   6. evaluation on the held-out speakers and sentences -> recipes/mini/results.json, speak_results.md
 #   7. the bundle -> recipes/mini/checkpoints/dualtts-mini/{codec,lm,flow} + prompt.wav/prompt.txt (fp16 weights)
 # Steps: CODEC_STEPS LM_STEPS FLOW_STEPS (env). Time on 2 cores: see recipes/mini/results.json (wall_s).
@@ -52,16 +53,21 @@ if [ ! -f "$X/lm/checkpoints/step-$LM_STEPS/state.json" ]; then
   dualtts train lm --config recipes/mini/lm.yaml train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl \
     symbols=$M/symbols.json train.max_steps=$LM_STEPS train.mixed_precision=$PREC train.out_dir=$X/lm
 fi
-if [ ! -f "$X/flow/checkpoints/step-$FLOW_STEPS/state.json" ]; then
+# the LM's teacher-forced states at every token: the flow reads them to know which phonemes a frame says
+STATES=$X/lm-states
+for s in train dev test; do
+  [ -f "$STATES/.done-$s" ] || { stamp "lm-states $s"; dualtts lm-states --lm $X/lm/checkpoints/best/lm --manifest "$TOK/$s/manifest.jsonl" --out $STATES && touch "$STATES/.done-$s"; }
+done
+if [ ! -f "$X/flow-lm/checkpoints/step-$FLOW_STEPS/state.json" ]; then
   stamp flow
   dualtts train flow --config recipes/mini/flow.yaml tokenizer=dualcodec:$CODEC train_manifest=$TOK/train/manifest.jsonl \
-    val_manifest=$TOK/dev/manifest.jsonl train.max_steps=$FLOW_STEPS train.mixed_precision=$PREC train.out_dir=$X/flow
+    val_manifest=$TOK/dev/manifest.jsonl lm_states=$STATES train.max_steps=$FLOW_STEPS train.mixed_precision=$PREC train.out_dir=$X/flow-lm
 fi
 TRAIN_S=$(( $(date +%s) - T0 ))
 
 stamp bundle
 B=recipes/mini/checkpoints/dualtts-mini
-python recipes/mini/bundle.py --codec $CODEC --lm $X/lm/checkpoints/best/lm --flow $X/flow/checkpoints/best/flow \
+python recipes/mini/bundle.py --codec $CODEC --lm $X/lm/checkpoints/best/lm --flow $X/flow-lm/checkpoints/best/flow \
   --manifest $M/train.jsonl --out $B
 
 stamp evaluation

@@ -1,4 +1,4 @@
-"""``dualtts encode | decode | codec-info | codec-stats``: the codec from the command line."""
+"""``dualtts codec-info | encode | decode | reconstruct | extract-tokens | codec-stats``: the codec."""
 from __future__ import annotations
 
 import json
@@ -7,24 +7,15 @@ from pathlib import Path
 import numpy as np
 
 
-def _stub_ssl(cfg):
-    """Same-size random SSL config, so sizes can be reported without downloading the teacher."""
-    from codec.ssl import SSLConfig
-
-    key = {"whisper": "d_model", "w2v-bert": "hidden_size", "hf": "hidden_size"}[cfg.ssl.kind]
-    extra = {"num_hidden_layers": 1} if cfg.ssl.kind != "whisper" else {"encoder_layers": 1}
-    return SSLConfig(kind=cfg.ssl.kind, source="random", layer=-1, config={key: cfg.ssl.dim, **extra})
-
-
 def cmd_codec_info(a) -> int:
     import copy
 
-    from codec.config import get_config
+    from codec.config import get_config, random_teacher_like
     from codec.model import DualCodec
 
     cfg = get_config(a.config)
     sized = copy.deepcopy(cfg)
-    sized.ssl = _stub_ssl(cfg)
+    sized.ssl = random_teacher_like(cfg)
     n = DualCodec(sized).num_params()
     q = len(cfg.codebook_sizes)
     info = {"params_without_ssl": n, "params_without_ssl_millions": round(n / 1e6, 2), "frame_rate": cfg.frame_rate,
@@ -40,6 +31,7 @@ def cmd_codec_info(a) -> int:
 def cmd_encode(a) -> int:
     import torch
 
+    from codec.chunked import encode_chunked
     from codec.model import DualCodec
     from data.atomic import atomic_path
     from data.audio import load_audio
@@ -47,7 +39,7 @@ def cmd_encode(a) -> int:
     codec = DualCodec.from_pretrained(a.codec, a.device)
     wav, sr = load_audio(a.input, codec.sample_rate, max_seconds=a.max_seconds, min_seconds=0.01)
     x = torch.from_numpy(wav).to(a.device)[None, None]
-    codes = codec.encode(x, n_layers=a.layers)[0].cpu().numpy()
+    codes = encode_chunked(codec, x, n_layers=a.layers)[0].cpu().numpy()  # any length, 30 s at a time
     dtype = np.int16 if max(codec.codebook_sizes) <= 32768 else np.int32
     with atomic_path(a.output, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
@@ -60,6 +52,7 @@ def cmd_encode(a) -> int:
 def cmd_decode(a) -> int:
     import torch
 
+    from codec.chunked import decode_chunked
     from codec.model import DualCodec
     from data.audio import save_audio
 
@@ -77,7 +70,7 @@ def cmd_decode(a) -> int:
     c = torch.from_numpy(codes)[None].to(a.device)
     if a.layers:
         c = c[:, : a.layers]
-    wav = codec.decode(c, lengths=length)[0, 0].cpu().numpy()
+    wav = decode_chunked(codec, c, length=length)[0, 0].cpu().numpy()
     save_audio(a.output, wav, codec.sample_rate)
     print(f"{a.input} -> {a.output}: {len(wav) / codec.sample_rate:.2f} s from {c.shape[1]} layer(s)")
     return 0
@@ -114,9 +107,10 @@ def cmd_extract_tokens(a) -> int:
 
     from codec.extract import extract_tokens
     from codec.tokenizer import load_tokenizer
+    from data.checkpoint import resolve_device
 
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device
-    if device == "cuda":
+    device = resolve_device(a.device)
+    if device.type == "cuda":
         from accelerate import PartialState
 
         device = PartialState().device
@@ -145,35 +139,7 @@ def cmd_codec_stats(a) -> int:
     return 0
 
 
-# stage -> (module, task class, config loader)
-STAGES = {"codec": ("codec.train", "CodecTask", "load_train_config"),
-          "lm": ("lm.train", "LMTask", "load_lm_train_config"),
-          "flow": ("flow.train", "FlowTask", "load_flow_train_config")}
-
-
-def cmd_train(a) -> int:
-    import importlib
-
-    from training.loop import Trainer
-
-    mod, task_cls, loader = STAGES[a.stage]
-    mod = importlib.import_module(mod)
-    cfg = getattr(mod, loader)(a.config, a.overrides)
-    trainer = Trainer(cfg.train, getattr(mod, task_cls)(cfg))
-    result = trainer.fit(resume=not a.no_resume)
-    last = result["history"][-1] if result["history"] else {}
-    print(json.dumps({"step": result["step"], "out_dir": cfg.train.out_dir, **{k: round(v, 4) for k, v in last.items() if k != "step"}}))
-    return 0
-
-
 def add_parsers(sub) -> None:
-    t = sub.add_parser("train", help="train a stage: dualtts train codec|lm|flow --config YAML [section.key=value ...]")
-    t.add_argument("stage", choices=list(STAGES))
-    t.add_argument("--config", help="YAML with the training settings (see recipes/mini/codec.yaml)")
-    t.add_argument("--no-resume", action="store_true", help="start over even if out_dir has checkpoints")
-    t.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.max_steps=100 batch_size=4")
-    t.set_defaults(func=cmd_train)
-
     i = sub.add_parser("codec-info", help="sizes, frame rate, codebooks and bitrate of a codec preset, YAML or checkpoint")
     i.add_argument("--config", required=True, help="preset (12hz, 25hz, tiny-12hz, tiny-25hz), YAML file, or checkpoint folder")
     i.set_defaults(func=cmd_codec_info)
@@ -184,7 +150,7 @@ def add_parsers(sub) -> None:
     e.add_argument("output")
     e.add_argument("--layers", type=int, default=None, help="keep the first q layers (default: all)")
     e.add_argument("--max-seconds", type=float, default=600.0)
-    e.add_argument("--device", default="cpu")
+    e.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="codes (.npz) -> audio file")
@@ -192,7 +158,7 @@ def add_parsers(sub) -> None:
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--layers", type=int, default=None, help="decode only the first q layers")
-    d.add_argument("--device", default="cpu")
+    d.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
     d.set_defaults(func=cmd_decode)
 
     r = sub.add_parser("reconstruct", help="encode+decode a manifest's audio into OUT/<id>.wav (for evaluation)")
@@ -202,7 +168,7 @@ def add_parsers(sub) -> None:
     r.add_argument("--layers", type=int, default=None, help="decode only the first q layers (1 = semantic only)")
     r.add_argument("--limit", type=int, default=None, help="at most this many utterances")
     r.add_argument("--per-speaker", type=int, default=None, help="only the first N utterances of each speaker")
-    r.add_argument("--device", default="cpu")
+    r.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
     r.set_defaults(func=cmd_reconstruct)
 
     x = sub.add_parser("extract-tokens", help="manifest audio -> per-utterance codes + a manifest with code paths")
@@ -211,7 +177,7 @@ def add_parsers(sub) -> None:
     x.add_argument("--out", required=True)
     x.add_argument("--batch-size", type=int, default=8)
     x.add_argument("--max-seconds", type=float, default=60.0)
-    x.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda")
+    x.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
     x.set_defaults(func=cmd_extract_tokens)
 
     s = sub.add_parser("codec-stats", help="compute the SSL feature mean/std over a manifest and save them in a checkpoint")
@@ -219,5 +185,5 @@ def add_parsers(sub) -> None:
     s.add_argument("--manifest", required=True)
     s.add_argument("--out", required=True, help="checkpoint folder to write")
     s.add_argument("--max-utterances", type=int, default=500)
-    s.add_argument("--device", default="cpu")
+    s.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
     s.set_defaults(func=cmd_codec_stats)

@@ -1,0 +1,140 @@
+"""A VALL-E style non-autoregressive acoustic stage: first-layer tokens (+ a voice prompt's codes, + the
+semantic LM's states) -> the acoustic RVQ codes, one pass per layer. The discrete alternative to the flow
+(:mod:`flow.model`) behind the same interface (:func:`flow.infer.fill_utterance`).
+
+To predict layer ``l`` (2..Q) every frame reads the sum of the embeddings of its known layers: the first
+layer and layers 2..l-1 everywhere, and all layers on the prompt's frames; plus the LM's state at the frame
+(``cond_dim`` > 0). A transformer whose LayerNorms are modulated by the layer index (the flow's block with
+the layer in place of the flow time) scores the layer's codebook with a head per layer. Training: a random
+layer per utterance, cross-entropy on the non-prompt frames. Inference: layers 2..Q in turn, argmax
+(or sampling at ``temperature`` > 0).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from data.checkpoint import DictConfig, Pretrained, preset_config
+from flow.model import Block
+
+
+@dataclass
+class NARConfig(DictConfig):
+    WHAT = "NAR"
+
+    stage: str = "nar"               # marks the checkpoint as a NAR acoustic stage (flow.load_acoustic_stage)
+    codebook_size: int = 16384       # first layer (semantic)
+    acoustic_codebook_size: int = 4096
+    num_quantizers: int = 8          # all layers, the first included
+    frame_rate: float = 12.5
+    hidden_size: int = 768
+    num_layers: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    dropout: float = 0.1
+    cond_dim: int = 0                # the semantic LM's states (dualtts lm-states); 0 = none
+    prompt_min: float = 0.1          # the prompt span during training: a prefix of this fraction...
+    prompt_max: float = 0.7          # ...up to this fraction of the frames
+    prompt_dropout: float = 0.1      # no prompt at all
+
+
+NAR_PRESETS: dict[str, dict] = {
+    "tiny": dict(hidden_size=256, num_layers=4, num_heads=4),
+    "base": dict(hidden_size=1024, num_layers=12, num_heads=16),  # the reference NAR's width
+}
+
+
+def get_nar_config(spec: str | dict, defaults: dict | None = None, **overrides) -> NARConfig:
+    return preset_config(NARConfig, NAR_PRESETS, spec, "NAR", defaults, **overrides)
+
+
+class AcousticNAR(Pretrained, nn.Module):
+    WHAT = "NAR"
+    predicts_codes = True
+
+    def __init__(self, cfg: NARConfig):
+        super().__init__()
+        self.cfg = cfg
+        H, A, Q = cfg.hidden_size, cfg.acoustic_codebook_size, cfg.num_quantizers
+        self.sem_embed = nn.Embedding(cfg.codebook_size, H)
+        self.ac_embed = nn.ModuleList(nn.Embedding(A, H) for _ in range(Q - 1))
+        self.prompt_flag = nn.Embedding(2, H)
+        self.layer_embed = nn.Embedding(Q, H)
+        self.cond_proj = nn.Linear(cfg.cond_dim, H) if cfg.cond_dim else None
+        self.blocks = nn.ModuleList(Block(H, cfg.num_heads, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.num_layers))
+        self.norm = nn.LayerNorm(H)
+        self.heads = nn.ModuleList(nn.Linear(H, A) for _ in range(Q - 1))
+
+    @classmethod
+    def config_from_folder(cls, path: Path) -> NARConfig:
+        return get_nar_config(str(path))
+
+    @property
+    def device(self) -> torch.device:
+        return self.sem_embed.weight.device
+
+    def forward(self, codes: torch.Tensor, layer: torch.Tensor, prompt_mask: torch.Tensor, key_mask: torch.Tensor | None = None,
+                cond: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``[B, F, A]`` of acoustic layer ``layer[b]`` (1..Q-1, i.e. RVQ layer 2..Q) of each row.
+
+        codes: [B, Q', F] (Q' >= the layers read; unknown entries are ignored); layer: [B] long;
+        prompt_mask: [B, F] bool (all layers read there); key_mask: [B, F] True on real frames; cond: [B, F, C].
+        """
+        B, _, Fn = codes.shape
+        h = self.sem_embed(codes[:, 0]) + self.prompt_flag(prompt_mask.long())
+        for k in range(1, codes.shape[1]):
+            use = (k < layer)[:, None] | prompt_mask                        # layers below the target, or the prompt
+            h = h + self.ac_embed[k - 1](codes[:, k]) * use[..., None].to(h.dtype)
+        if self.cond_proj is not None:
+            if cond is None:
+                raise ValueError(f"this NAR is conditioned on the semantic LM's states (cond_dim={self.cfg.cond_dim}): pass cond")
+            h = h + self.cond_proj(cond.to(h.dtype))
+        lemb = self.layer_embed(layer)
+        for blk in self.blocks:
+            h = blk(h, lemb, key_mask)
+        h = self.norm(h)
+        W = torch.stack([hd.weight for hd in self.heads])[layer - 1]       # [B, A, H]
+        b = torch.stack([hd.bias for hd in self.heads])[layer - 1]         # [B, A]
+        return torch.einsum("bfh,bah->bfa", h, W) + b[:, None]
+
+    def loss(self, codes: torch.Tensor, mask: torch.Tensor, cond=None, generator=None, layer=None, train: bool = True) -> dict:
+        """codes [B, Q, F]; mask [B, F] real frames -> cross-entropy and top-1 on the non-prompt frames of a
+        random layer per row (or ``layer`` [B])."""
+        cfg, B, _, Fn = self.cfg, *codes.shape
+        dev = codes.device
+        u = lambda *s: torch.rand(*s, generator=generator).to(dev)
+        if layer is None:
+            layer = torch.randint(1, cfg.num_quantizers, (B,), generator=generator).to(dev)
+        frac = cfg.prompt_min + (cfg.prompt_max - cfg.prompt_min) * u(B)
+        plen = (frac * mask.sum(1)).long()
+        if train:
+            plen = torch.where(u(B) < cfg.prompt_dropout, torch.zeros_like(plen), plen)
+        pmask = torch.arange(Fn, device=dev)[None] < plen[:, None]
+        logits = self(codes, layer, pmask, mask, cond)
+        target = codes.gather(1, layer.view(B, 1, 1).expand(B, 1, Fn))[:, 0]
+        keep = mask & ~pmask
+        ce = F.cross_entropy(logits[keep].float(), target[keep])
+        acc = (logits[keep].argmax(-1) == target[keep]).float().mean()
+        return {"loss": ce, "acc": acc.detach()}
+
+    @torch.inference_mode()
+    def sample(self, codes: torch.Tensor, prompt_len: int, cond: torch.Tensor | None = None, temperature: float = 0.0,
+               seed: int = 0) -> torch.Tensor:
+        """codes [1, Q, F]: the first layer everywhere and all layers on the first ``prompt_len`` frames ->
+        the same with layers 2..Q filled in on the other frames."""
+        codes = codes.clone()
+        Fn = codes.shape[-1]
+        pmask = torch.arange(Fn, device=codes.device)[None] < prompt_len
+        g = torch.Generator(device=codes.device).manual_seed(seed)
+        for j in range(1, self.cfg.num_quantizers):
+            logits = self(codes, torch.tensor([j], device=codes.device), pmask, None, cond)[0].float()
+            if temperature > 0:
+                pred = torch.multinomial((logits / temperature).softmax(-1), 1, generator=g)[:, 0]
+            else:
+                pred = logits.argmax(-1)
+            codes[0, j] = torch.where(pmask[0], codes[0, j], pred)
+        return codes
