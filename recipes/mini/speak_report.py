@@ -25,8 +25,10 @@ ROWS = [  # (evaluation file, what was decoded)
     ("eval-codec-init-qall.json", "codec resynthesis, all 8 layers: the starting codec tiny-12hz-3h"),
     ("eval-codec-qall.json", "codec resynthesis, all 8 layers"),
     ("eval-codec-q1.json", "codec resynthesis, first layer only"),
+    ("eval-gt-acoustic.json", "true first-layer tokens + the acoustic stage (NAR reading the LM's states)"),
     ("eval-lm-q1.json", "TTS: LM tokens, semantic-only decoding"),
-    ("eval-lm-flow.json", "TTS: LM tokens + flow (the shipped pipeline)"),
+    ("eval-lm-flow.json", "TTS: LM tokens + flow (the first session's pipeline)"),
+    ("eval-tts.json", "TTS: LM tokens + NAR reading the LM's states (the shipped pipeline)"),
 ]
 
 
@@ -69,6 +71,19 @@ def rtf(bundle: str, texts: list[str], threads: int = 2) -> dict:
     return {"rtf": round((time.perf_counter() - t) / max(audio, 1e-9), 3), "audio_s": round(audio, 1), "threads": threads}
 
 
+def stage_times(runs: Path, previous: Path) -> dict:
+    """Training seconds of each stage from its log (the last ``wall_s``); the stages that keep no log (corpus,
+    teacher cache, tokens) are carried over from the previous results.json."""
+    old = json.loads(previous.read_text()).get("stage_wall_s", {}) if previous.is_file() else {}
+    out = {k: v for k, v in old.items() if k.split(" ")[0] in ("corpus", "teacher", "tokens")}
+    for stage in ("codec", "lm", "nar"):
+        log = runs / stage / "train_log.jsonl"
+        rows = [json.loads(l) for l in log.read_text().splitlines() if l.strip()] if log.is_file() else []
+        if rows:
+            out[f"{stage} ({rows[-1]['step']} steps)"] = round(rows[-1]["wall_s"])
+    return out
+
+
 def curves(runs: Path, out: Path) -> None:
     import matplotlib
 
@@ -76,18 +91,22 @@ def curves(runs: Path, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, (stage, key) in zip(axes, (("codec", "mel"), ("lm", "loss"), ("flow", "loss"))):
-        log = [json.loads(l) for l in (runs / stage / "train_log.jsonl").read_text().splitlines() if l.strip()] \
-            if (runs / stage / "train_log.jsonl").is_file() else []
+    for ax, (stage, key) in zip(axes, (("codec", "mel"), ("lm", "loss"), ("nar", "loss"))):
+        log, val, offset = [], [], 0
+        for part in [stage]:
+            rows = [json.loads(l) for l in (runs / part / "train_log.jsonl").read_text().splitlines() if l.strip()] \
+                if (runs / part / "train_log.jsonl").is_file() else []
+            log += [{**r, "step": r["step"] + offset} for r in rows]
+            v = runs / part / "validation.jsonl"
+            if v.is_file():
+                val += [{**json.loads(l), "step": json.loads(l)["step"] + offset} for l in v.read_text().splitlines() if l.strip()]
+            offset = log[-1]["step"] if log else offset
         if log:
             ax.plot([r["step"] for r in log], [r[key] for r in log], lw=0.8, label="train")
-        val = runs / stage / "validation.jsonl"
-        if val.is_file():
-            v = [json.loads(l) for l in val.read_text().splitlines() if l.strip()]
-            vkey = key if stage != "codec" else "mel_all"  # the codec validates whole held-out utterances
-            v = [r for r in v if vkey in r]
-            if v:
-                ax.plot([r["step"] for r in v], [r[vkey] for r in v], "o-", label="validation (whole utterances)" if stage == "codec" else "validation")
+        vkey = key if stage != "codec" else "mel_all"  # the codec validates whole held-out utterances
+        v = [r for r in val if vkey in r]
+        if v:
+            ax.plot([r["step"] for r in v], [r[vkey] for r in v], "o-", label="validation (whole utterances)" if stage == "codec" else "validation")
         ax.set_title(f"{stage}: {key}")
         ax.set_xlabel("step")
         ax.legend()
@@ -105,7 +124,7 @@ def main() -> None:
     runs, out, ev = Path(a.runs), Path(a.out), Path(a.runs) / "eval"
     t0 = time.monotonic()
     o = {name: overall(ev / name) for name, _ in ROWS}
-    gt, init, qall, q1, sem, tts = (o[n] for n, _ in ROWS)
+    gt, init, qall, q1, gta, sem, flow1, tts = (o[n] for n, _ in ROWS)
     train_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/train/manifest.jsonl"))
     val_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/dev/manifest.jsonl"))
     test_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/test/manifest.jsonl"))
@@ -119,6 +138,8 @@ def main() -> None:
         "codec_wer": qall.get("wer"), "codec_stoi": qall.get("stoi"), "codec_pesq": qall.get("pesq"), "codec_sim": qall.get("sim"),
         "codec_init_wer": init.get("wer"), "codec_init_stoi": init.get("stoi"),
         "codec_first_layer_wer": q1.get("wer"), "semantic_only_wer": sem.get("wer"), "semantic_only_sim": sem.get("sim"),
+        "true_tokens_acoustic_stage_wer": gta.get("wer"), "first_session_tts_wer": flow1.get("wer"),
+        "acoustic_stage": "NAR (flow/nar.py) reading the LM's states",
         "lm_val_top1": val_lm["top1"], "lm_train_top1": train_lm["top1"], "lm_test_top1": test_lm["top1"],
         "lm_val_nll": val_lm["nll"], "lm_train_nll": train_lm["nll"], "lm_test_nll": test_lm["nll"],
         "clips": tts.get("n"), "eval_set": "held-out speakers saying held-out sentences (test split), Whisper base",
@@ -126,6 +147,7 @@ def main() -> None:
         "machine": {"cpus": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
                     "torch": torch.__version__},
         "train_wall_s": a.train_seconds, "report_wall_s": None, "commit": commit,
+        "stage_wall_s": stage_times(runs, out / "results.json"),
     }
     res["report_wall_s"] = round(time.monotonic() - t0, 1)
     res["wall_s"] = round((a.train_seconds or 0) + res["report_wall_s"], 1)
