@@ -56,7 +56,7 @@ def test_learns_a_mapping_and_sampling_fills_the_target_frames():
         opt.zero_grad()
         out["loss"].backward()
         opt.step()
-        losses.append(float(out["loss"]))
+        losses.append(float(out["loss"].detach()))
     assert np.mean(losses[-10:]) < 0.2 * np.mean(losses[:10])
     m.eval()
     start = c[:1].clone()
