@@ -9,7 +9,6 @@ Shapes: ``wav: [B, 1, T]``, ``codes: [B, Q, F]`` with ``F = ceil(T / hop_length)
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import torch

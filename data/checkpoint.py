@@ -16,6 +16,7 @@ from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 import yaml
 
 from data.atomic import atomic_path, write_text_atomic
@@ -24,10 +25,8 @@ T = TypeVar("T")
 WEIGHTS, CONFIG = "model.safetensors", "config.yaml"
 
 
-def resolve_device(device=None) -> "torch.device":
+def resolve_device(device=None) -> torch.device:
     """``"auto"`` / None: the CUDA GPU when there is one, else the CPU; anything else as given (``"cuda:1"``)."""
-    import torch
-
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

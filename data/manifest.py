@@ -58,12 +58,13 @@ def write_manifest(path: str | os.PathLike, utterances: Iterable[Utterance | dic
     return path
 
 
-def read_manifest(path: str | os.PathLike, resolve_audio: bool = True) -> list[Utterance]:
-    """Read a JSONL manifest. Relative ``audio`` paths are resolved against the manifest's folder."""
+def read_jsonl(path: str | os.PathLike, what: str = "manifest") -> list[tuple[int, dict]]:
+    """``(line number, object)`` of each non-blank line of a JSONL file; a missing file, bad JSON or a line
+    that is not an object raises ManifestError naming the file and line."""
     path = Path(path)
     if not path.is_file():
-        raise ManifestError(f"{path}: manifest not found")
-    rows, seen = [], {}
+        raise ManifestError(f"{path}: {what} not found")
+    rows = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -72,16 +73,27 @@ def read_manifest(path: str | os.PathLike, resolve_audio: bool = True) -> list[U
                 d = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ManifestError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            missing = [k for k in REQUIRED if k not in d]
-            if missing:
-                raise ManifestError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
-            u = Utterance.from_json(d)
-            if u.id in seen:
-                raise ManifestError(f"{path}:{n}: duplicated id {u.id!r} (first on line {seen[u.id]})")
-            seen[u.id] = n
-            if resolve_audio and not os.path.isabs(u.audio):
-                u.audio = str((path.parent / u.audio).resolve())
-            rows.append(u)
+            if not isinstance(d, dict):
+                raise ManifestError(f"{path}:{n}: expected a JSON object")
+            rows.append((n, d))
+    return rows
+
+
+def read_manifest(path: str | os.PathLike, resolve_audio: bool = True) -> list[Utterance]:
+    """Read a JSONL manifest. Relative ``audio`` paths are resolved against the manifest's folder."""
+    path = Path(path)
+    rows, seen = [], {}
+    for n, d in read_jsonl(path):
+        missing = [k for k in REQUIRED if k not in d]
+        if missing:
+            raise ManifestError(f"{path}:{n}: missing field(s) {', '.join(missing)}")
+        u = Utterance.from_json(d)
+        if u.id in seen:
+            raise ManifestError(f"{path}:{n}: duplicated id {u.id!r} (first on line {seen[u.id]})")
+        seen[u.id] = n
+        if resolve_audio and not os.path.isabs(u.audio):
+            u.audio = str((path.parent / u.audio).resolve())
+        rows.append(u)
     return rows
 
 

@@ -1,18 +1,28 @@
 """``dualtts codec-info | encode | decode | reconstruct | extract-tokens | codec-stats``: the codec."""
 from __future__ import annotations
 
+import copy
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+import torch
+from tqdm import tqdm
+
+from codec.chunked import decode_chunked, encode_chunked
+from codec.config import get_config, random_teacher_like
+from codec.extract import extract_tokens
+from codec.model import DualCodec
+from codec.stats import compute_ssl_stats
+from codec.tokenizer import load_tokenizer
+from data.atomic import atomic_path
+from data.audio import load_audio, save_audio
+from data.checkpoint import resolve_device
+from data.manifest import first_per_speaker, read_manifest
 
 
 def cmd_codec_info(a) -> int:
-    import copy
-
-    from codec.config import get_config, random_teacher_like
-    from codec.model import DualCodec
-
     cfg = get_config(a.config)
     sized = copy.deepcopy(cfg)
     sized.ssl = random_teacher_like(cfg)
@@ -29,13 +39,6 @@ def cmd_codec_info(a) -> int:
 
 
 def cmd_encode(a) -> int:
-    import torch
-
-    from codec.chunked import encode_chunked
-    from codec.model import DualCodec
-    from data.atomic import atomic_path
-    from data.audio import load_audio
-
     codec = DualCodec.from_pretrained(a.codec, a.device)
     wav, sr = load_audio(a.input, codec.sample_rate, max_seconds=a.max_seconds, min_seconds=0.01)
     x = torch.from_numpy(wav).to(a.device)[None, None]
@@ -50,12 +53,6 @@ def cmd_encode(a) -> int:
 
 
 def cmd_decode(a) -> int:
-    import torch
-
-    from codec.chunked import decode_chunked
-    from codec.model import DualCodec
-    from data.audio import save_audio
-
     path = Path(a.input)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: codes file not found")
@@ -78,15 +75,6 @@ def cmd_decode(a) -> int:
 
 def cmd_reconstruct(a) -> int:
     """Encode and decode every utterance of a manifest (all layers, or the first --layers) into OUT/<id>.wav."""
-    import sys
-
-    import torch
-    from tqdm import tqdm
-
-    from codec.tokenizer import load_tokenizer
-    from data.audio import load_audio, save_audio
-    from data.manifest import first_per_speaker, read_manifest
-
     tok = load_tokenizer(a.tokenizer if ":" in a.tokenizer else f"dualcodec:{a.tokenizer}", a.device)
     utts = read_manifest(a.manifest)
     if a.per_speaker:
@@ -103,12 +91,6 @@ def cmd_reconstruct(a) -> int:
 
 
 def cmd_extract_tokens(a) -> int:
-    import torch
-
-    from codec.extract import extract_tokens
-    from codec.tokenizer import load_tokenizer
-    from data.checkpoint import resolve_device
-
     device = resolve_device(a.device)
     if device.type == "cuda":
         from accelerate import PartialState
@@ -122,11 +104,6 @@ def cmd_extract_tokens(a) -> int:
 
 
 def cmd_codec_stats(a) -> int:
-    from codec.config import get_config
-    from codec.model import DualCodec
-    from codec.stats import compute_ssl_stats
-    from data.manifest import read_manifest
-
     src = Path(a.codec)
     codec = DualCodec.from_pretrained(src, a.device) if (src / "model.safetensors").is_file() else DualCodec(get_config(a.codec)).to(a.device)
     utts = read_manifest(a.manifest)[: a.max_utterances]

@@ -7,6 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from data.corpora import read_csv_folder, read_hf_dataset, read_libritts
+from data.corpus_maker import available_voices, CorpusSpec, engine_available, ENGINES, make_corpus
+from data.corpus_maker.engines import INSTALL_HINT
+from data.prepare import prepare_manifests
+from data.text import Phonemizer
 from dualtts.commands.common import csv_list
 
 
@@ -20,9 +25,6 @@ def _speakers(s: str) -> int:
 
 
 def cmd_make_corpus(a) -> int:
-    from data.corpus_maker import ENGINES, CorpusSpec, available_voices, engine_available, make_corpus
-    from data.corpus_maker.engines import INSTALL_HINT
-
     if a.list_engines:
         voices = available_voices(None, a.allow_noncommercial)
         for e in ENGINES:
@@ -59,9 +61,6 @@ def cmd_make_corpus(a) -> int:
 
 
 def cmd_prepare(a) -> int:
-    from data.corpora import read_csv_folder, read_hf_dataset, read_libritts
-    from data.prepare import prepare_manifests
-
     skipped: list[str] = []
     if a.kind == "libritts":
         utts = read_libritts(a.corpus, subsets=a.subsets, skipped=skipped)
@@ -79,8 +78,6 @@ def cmd_prepare(a) -> int:
 
 
 def cmd_phonemize(a) -> int:
-    from data.text import Phonemizer
-
     ph = Phonemizer(a.language)
     for t in a.text:
         print(ph(t))

@@ -4,12 +4,10 @@ from __future__ import annotations
 import sys
 
 from dualtts.commands.common import csv_list
-from dualtts.evaluate import ALL_METRICS, DEFAULT_METRICS
+from dualtts.evaluate import ALL_METRICS, DEFAULT_METRICS, evaluate, format_table, write_report
 
 
 def cmd_evaluate(a) -> int:
-    from dualtts.evaluate import evaluate, format_table, write_report
-
     summary = evaluate(a.ref, a.hyp, metrics=tuple(a.metrics), asr_model=a.asr_model, by=a.by, per_speaker=a.per_speaker)
     print(format_table(summary))
     if summary["missing_hypotheses"]:

@@ -3,18 +3,28 @@ zero-shot pairs of a token manifest."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from codec.tokenizer import load_tokenizer
+from data.audio import save_audio
+from data.manifest import read_jsonl
+from dualtts.synthesizer import Synthesizer
+from dualtts.zeroshot import flow_generate, lm_generate, lm_states, quantize_for_cpu
+from flow.infer import load_acoustic_stage
+from lm.model import SemanticLM
 
 
 def _tokenizer(spec: str, device: str):
-    from codec.tokenizer import load_tokenizer
-
     return load_tokenizer(spec if ":" in spec else f"dualcodec:{spec}", device).eval()
 
 
 def _lm(path: str, device: str):
     """An LM checkpoint with its phoneme table."""
-    from lm.model import SemanticLM
-
     lm = SemanticLM.from_pretrained(path, device)
     if lm.symbols() is None:
         raise FileNotFoundError(f"{path}: no symbols.json (the phoneme table) in the LM checkpoint")
@@ -22,16 +32,12 @@ def _lm(path: str, device: str):
 
 
 def cmd_lm_states(a) -> int:
-    from dualtts.zeroshot import lm_states
-
     lm = _lm(a.lm, a.device)
     print(json.dumps(lm_states(lm, lm.symbols(), a.manifest, a.out, batch_size=a.batch_size)))
     return 0
 
 
 def cmd_lm_generate(a) -> int:
-    from dualtts.zeroshot import lm_generate, quantize_for_cpu
-
     device = a.device
     lm = _lm(a.lm, device)
     symbols = lm.symbols()
@@ -44,9 +50,6 @@ def cmd_lm_generate(a) -> int:
 
 
 def cmd_flow_generate(a) -> int:
-    from dualtts.zeroshot import flow_generate
-    from flow.infer import load_acoustic_stage
-
     device = a.device
     flow = load_acoustic_stage(a.flow, device)
     lm = _lm(a.lm, device) if a.lm else None
@@ -59,8 +62,6 @@ def cmd_flow_generate(a) -> int:
 
 
 def _load_synthesizer(a):
-    from dualtts.synthesizer import Synthesizer
-
     parts = (a.lm, a.flow, a.tokenizer)
     if any(parts) and not all(parts):
         raise SystemExit("error: give --lm, --flow and --tokenizer together (or --model FOLDER, or nothing for the default model)")
@@ -73,12 +74,6 @@ def _load_synthesizer(a):
 def _stream_to_file(chunks, path: str, sr: int) -> None:
     """Append chunks to ``path`` as they come (the WAV header is updated at every chunk, so the file plays
     while it grows); on any failure the partial file is removed."""
-    import sys
-    from pathlib import Path
-
-    import numpy as np
-    import soundfile as sf
-
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     try:
         with sf.SoundFile(path, "w", samplerate=sr, channels=1, subtype="PCM_16") as f:
@@ -93,20 +88,10 @@ def _stream_to_file(chunks, path: str, sr: int) -> None:
 
 def _read_batch(path: str) -> list[dict]:
     """``items.jsonl``: one object per line with ``text`` and optional ``id``, ``prompt``, ``prompt_text``, ``seed``."""
-    from pathlib import Path
-
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: batch file not found")
     items, seen = [], set()
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            d = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}:{n}: not valid JSON ({e.msg})") from None
-        if not isinstance(d, dict) or not isinstance(d.get("text"), str):
+    for n, d in read_jsonl(p, "batch file"):
+        if not isinstance(d.get("text"), str):
             raise ValueError(f"{p}:{n}: expected an object with a 'text' string")
         unknown = set(d) - {"id", "text", "prompt", "prompt_text", "seed"}
         if unknown:
@@ -127,13 +112,6 @@ def _read_batch(path: str) -> list[dict]:
 
 
 def cmd_synthesize(a) -> int:
-    import sys
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    from data.audio import save_audio
-
     if (a.text is None) == (a.batch is None):
         raise SystemExit("error: give --text (with --out) or --batch ITEMS.jsonl (with --out-dir)")
     if a.text is not None and not a.out:

@@ -1,7 +1,10 @@
 """``dualtts train codec|lm|flow|nar --config YAML [key=value ...]``: every stage on the one training loop."""
 from __future__ import annotations
 
+import importlib
 import json
+
+from training.loop import Trainer
 
 
 # stage -> (module, task class, config loader)
@@ -12,10 +15,6 @@ STAGES = {"codec": ("codec.train", "CodecTask", "load_train_config"),
 
 
 def cmd_train(a) -> int:
-    import importlib
-
-    from training.loop import Trainer
-
     mod, task_cls, loader = STAGES[a.stage]
     mod = importlib.import_module(mod)
     cfg = getattr(mod, loader)(a.config, a.overrides)

@@ -15,7 +15,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
