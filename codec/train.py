@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from codec.feature_cache import TeacherCache
 from codec.losses import ComplexSTFTLoss, MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
 from codec.model import DualCodec
 from data.audio import load_audio
+from data.checkpoint import load_state, resolve_checkpoint
 from data.manifest import read_manifest
 from training.loop import TrainConfig
 
@@ -31,6 +33,8 @@ class CodecTrainConfig:
     model: str | dict = "tiny-12hz"     # preset name, YAML path, checkpoint folder, or a dict of config fields
     init: str | None = None             # checkpoint to start from (e.g. the output of `dualtts codec-stats`)
     ssl_stats_from: str | None = None   # or: a fresh model that takes only the SSL mean/std from this checkpoint
+    warm_start: str | None = None       # or: a fresh `model` taking every same-shaped tensor of this checkpoint
+                                        # (e.g. a 25 Hz codec from a 12.5 Hz one: all but the frame-size layers)
     train_manifest: str = ""
     val_manifest: str | None = None
     segment_seconds: float = 0.96
@@ -77,6 +81,17 @@ class CropDataset(Dataset):
         return {"wav": x, "teacher": TeacherCache.slice(self.cache.get(self.paths[i]), start, padded, self.sr)}
 
 
+def warm_start(model: torch.nn.Module, checkpoint: str) -> dict:
+    """Copy every tensor of ``checkpoint`` whose name and shape match into ``model``; says what was left out."""
+    sd, own = load_state(resolve_checkpoint(checkpoint, "codec")), model.state_dict()
+    same = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(same, strict=False)
+    skipped = sorted(k for k in sd if k not in same)
+    print(f"warm start from {checkpoint}: {len(same)} tensors copied, {len(skipped)} of other shape or name "
+          f"({', '.join(skipped[:4])}{', ...' if len(skipped) > 4 else ''})", file=sys.stderr)
+    return {"copied": len(same), "skipped": skipped}
+
+
 class CodecTask:
     def __init__(self, cfg: CodecTrainConfig):
         from accelerate.utils import set_seed
@@ -88,11 +103,11 @@ class CodecTask:
         else:
             self.codec = DualCodec(model_config(cfg.model))
             if cfg.ssl_stats_from:
-                from safetensors.torch import load_file
-
-                sd = load_file(str(Path(cfg.ssl_stats_from) / "model.safetensors"))
+                sd = load_state(cfg.ssl_stats_from)
                 self.codec.ssl.mean.copy_(sd["ssl.mean"])
                 self.codec.ssl.std.copy_(sd["ssl.std"])
+            if cfg.warm_start:
+                self.warm_started = warm_start(self.codec, cfg.warm_start)
         self.disc = Discriminator(channels=cfg.disc_channels) if cfg.gan else None
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate)
         self.complex_loss = ComplexSTFTLoss()

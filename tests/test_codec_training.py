@@ -99,3 +99,19 @@ def test_bf16_mixed_precision_steps_run_with_the_gan(manifests, tmp_path, fresh_
     assert out["step"] == 2 and all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
     assert {"mel", "d_loss", "adv"} <= set(logs)
     assert all(p.dtype == torch.float32 for p in task.codec.parameters())  # weights stay fp32; autocast computes in bf16
+
+
+def test_warm_start_copies_every_same_shaped_tensor(tiny_codec, capsys):
+    """A 12.5 Hz codec from a 25 Hz checkpoint: all but the frame-size layers are copied, and said so."""
+    from codec.config import DualCodecConfig
+    from codec.model import DualCodec
+    from codec.train import warm_start
+
+    src = DualCodec.from_pretrained(tiny_codec)
+    torch.manual_seed(1)
+    dst = DualCodec(DualCodecConfig.from_dict({**TINY_MODEL, "hop_length": 1920, "spec_upsample": 8}))
+    res = warm_start(dst, str(tiny_codec))
+    assert res["copied"] > 50 and "encoder.inp.weight" in res["skipped"]
+    own, theirs = dst.state_dict(), src.state_dict()
+    assert all(torch.equal(own[k], theirs[k]) for k in theirs if k not in res["skipped"])
+    assert "tensors copied" in capsys.readouterr().err

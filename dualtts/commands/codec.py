@@ -15,11 +15,18 @@ from codec.config import get_config, random_teacher_like
 from codec.extract import extract_tokens
 from codec.model import DualCodec
 from codec.stats import compute_ssl_stats
-from codec.tokenizer import load_tokenizer
 from data.atomic import atomic_path
 from data.audio import load_audio, save_audio
 from data.checkpoint import resolve_device
 from data.manifest import first_per_speaker, read_manifest
+from dualtts.commands.common import add_device, add_tokenizer, open_tokenizer, tokenizer_spec
+
+
+def _dualcodec(spec: str, device) -> DualCodec:
+    kind, _, where = tokenizer_spec(spec).partition(":")
+    if kind != "dualcodec":
+        raise ValueError(f"{spec}: encode/decode take a DualCodec checkpoint (dualcodec:PATH or PATH)")
+    return DualCodec.from_pretrained(where, device)
 
 
 def cmd_codec_info(a) -> int:
@@ -39,7 +46,7 @@ def cmd_codec_info(a) -> int:
 
 
 def cmd_encode(a) -> int:
-    codec = DualCodec.from_pretrained(a.codec, a.device)
+    codec = _dualcodec(a.tokenizer, a.device)
     wav, sr = load_audio(a.input, codec.sample_rate, max_seconds=a.max_seconds, min_seconds=0.01)
     x = torch.from_numpy(wav).to(a.device)[None, None]
     codes = encode_chunked(codec, x, n_layers=a.layers)[0].cpu().numpy()  # any length, 30 s at a time
@@ -61,7 +68,7 @@ def cmd_decode(a) -> int:
             codes, length = z["codes"].astype(np.int64), int(z["length"])
     except (OSError, ValueError, KeyError) as e:
         raise ValueError(f"{path}: not a codes file written by 'dualtts encode' ({type(e).__name__})") from None
-    codec = DualCodec.from_pretrained(a.codec, a.device)
+    codec = _dualcodec(a.tokenizer, a.device)
     if codes.ndim != 2 or codes.shape[0] > len(codec.codebook_sizes):
         raise ValueError(f"{path}: codes of shape {codes.shape} do not fit this codec ({len(codec.codebook_sizes)} layers)")
     c = torch.from_numpy(codes)[None].to(a.device)
@@ -75,7 +82,7 @@ def cmd_decode(a) -> int:
 
 def cmd_reconstruct(a) -> int:
     """Encode and decode every utterance of a manifest (all layers, or the first --layers) into OUT/<id>.wav."""
-    tok = load_tokenizer(a.tokenizer if ":" in a.tokenizer else f"dualcodec:{a.tokenizer}", a.device)
+    tok = open_tokenizer(a.tokenizer, a.device)
     utts = read_manifest(a.manifest)
     if a.per_speaker:
         utts = first_per_speaker(utts, a.per_speaker)
@@ -96,7 +103,7 @@ def cmd_extract_tokens(a) -> int:
         from accelerate import PartialState
 
         device = PartialState().device
-    tok = load_tokenizer(a.tokenizer, device)
+    tok = open_tokenizer(a.tokenizer, device)
     summary = extract_tokens(tok, a.manifest, a.out, batch_size=a.batch_size, max_seconds=a.max_seconds, device=device)
     if summary:
         print(json.dumps(summary))
@@ -122,39 +129,39 @@ def add_parsers(sub) -> None:
     i.set_defaults(func=cmd_codec_info)
 
     e = sub.add_parser("encode", help="audio file -> codes (.npz)")
-    e.add_argument("--codec", required=True, help="DualCodec checkpoint folder (or hub id)")
+    add_tokenizer(e)
     e.add_argument("input")
     e.add_argument("output")
     e.add_argument("--layers", type=int, default=None, help="keep the first q layers (default: all)")
     e.add_argument("--max-seconds", type=float, default=600.0)
-    e.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    add_device(e)
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="codes (.npz) -> audio file")
-    d.add_argument("--codec", required=True)
+    add_tokenizer(d)
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--layers", type=int, default=None, help="decode only the first q layers")
-    d.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    add_device(d)
     d.set_defaults(func=cmd_decode)
 
     r = sub.add_parser("reconstruct", help="encode+decode a manifest's audio into OUT/<id>.wav (for evaluation)")
-    r.add_argument("--tokenizer", required=True, help="checkpoint folder, or dualcodec:PATH | mimi:ID | encodec:ID")
+    add_tokenizer(r)
     r.add_argument("--manifest", required=True)
     r.add_argument("--out", required=True)
     r.add_argument("--layers", type=int, default=None, help="decode only the first q layers (1 = semantic only)")
     r.add_argument("--limit", type=int, default=None, help="at most this many utterances")
     r.add_argument("--per-speaker", type=int, default=None, help="only the first N utterances of each speaker")
-    r.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    add_device(r)
     r.set_defaults(func=cmd_reconstruct)
 
     x = sub.add_parser("extract-tokens", help="manifest audio -> per-utterance codes + a manifest with code paths")
-    x.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID")
+    add_tokenizer(x)
     x.add_argument("--manifest", required=True)
     x.add_argument("--out", required=True)
     x.add_argument("--batch-size", type=int, default=8)
     x.add_argument("--max-seconds", type=float, default=60.0)
-    x.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    add_device(x)
     x.set_defaults(func=cmd_extract_tokens)
 
     s = sub.add_parser("codec-stats", help="compute the SSL feature mean/std over a manifest and save them in a checkpoint")
@@ -162,5 +169,5 @@ def add_parsers(sub) -> None:
     s.add_argument("--manifest", required=True)
     s.add_argument("--out", required=True, help="checkpoint folder to write")
     s.add_argument("--max-utterances", type=int, default=500)
-    s.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    add_device(s)
     s.set_defaults(func=cmd_codec_stats)

@@ -1,6 +1,12 @@
-"""What the command modules share: comma lists, and the one ``--device`` option (resolved once in
-:func:`dualtts.cli.main` by :func:`data.checkpoint.resolve_device`)."""
+"""What the command modules share: comma lists, the one ``--device`` option (resolved once in
+:func:`dualtts.cli.main` by :func:`data.checkpoint.resolve_device`), and the one ``--tokenizer`` option
+(``--codec`` is the same option) with its default, the shipped model's codec."""
 from __future__ import annotations
+
+from codec.tokenizer import load_tokenizer
+from dualtts.synthesizer import DEFAULT_MODEL
+
+DEFAULT_CODEC = f"dualcodec:{DEFAULT_MODEL / 'codec'}"
 
 
 def csv_list(s: str) -> list[str]:
@@ -9,3 +15,17 @@ def csv_list(s: str) -> list[str]:
 
 def add_device(p) -> None:
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+
+
+def add_tokenizer(p, required: bool = False, what: str = "") -> None:
+    """``--tokenizer`` / ``--codec``: dualcodec:PATH (or just PATH), mimi:ID, encodec:ID."""
+    p.add_argument("--tokenizer", "--codec", dest="tokenizer", required=required, default=None if required else DEFAULT_CODEC,
+                   help=f"dualcodec:PATH (or PATH) | mimi:ID | encodec:ID{what}" + ("" if required else "; default: the shipped model's codec"))
+
+
+def tokenizer_spec(spec: str) -> str:
+    return spec if ":" in spec else f"dualcodec:{spec}"
+
+
+def open_tokenizer(spec: str, device):
+    return load_tokenizer(tokenizer_spec(spec), device).eval()

@@ -10,17 +10,13 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from codec.tokenizer import load_tokenizer
 from data.audio import save_audio
 from data.manifest import read_jsonl
+from dualtts.commands.common import add_device, add_tokenizer, open_tokenizer
 from dualtts.synthesizer import Synthesizer
 from dualtts.zeroshot import flow_generate, lm_generate, lm_states, quantize_for_cpu
 from flow.infer import load_acoustic_stage
 from lm.model import SemanticLM
-
-
-def _tokenizer(spec: str, device: str):
-    return load_tokenizer(spec if ":" in spec else f"dualcodec:{spec}", device).eval()
 
 
 def _lm(path: str, device: str):
@@ -43,7 +39,7 @@ def cmd_lm_generate(a) -> int:
     symbols = lm.symbols()
     lm = quantize_for_cpu(lm, a.quantize)
     sampling = _sampling(a)
-    summary = lm_generate(lm, _tokenizer(a.tokenizer, device), symbols, a.manifest, a.out, per_speaker=a.per_speaker,
+    summary = lm_generate(lm, open_tokenizer(a.tokenizer, device), symbols, a.manifest, a.out, per_speaker=a.per_speaker,
                           batch_size=a.batch_size, seed=a.seed, **sampling)
     print(json.dumps(summary))
     return 0
@@ -53,7 +49,7 @@ def cmd_flow_generate(a) -> int:
     device = a.device
     flow = load_acoustic_stage(a.flow, device)
     lm = _lm(a.lm, device) if a.lm else None
-    summary = flow_generate(flow, _tokenizer(a.tokenizer, device), a.manifest, a.out, per_speaker=a.per_speaker, lm=lm,
+    summary = flow_generate(flow, open_tokenizer(a.tokenizer, device), a.manifest, a.out, per_speaker=a.per_speaker, lm=lm,
                             tokens_dir=a.tokens, prompt_seconds=a.prompt_seconds, as_codes=a.as_codes, seed=a.seed,
                             steps=a.steps, method=a.method, cfg_scale=a.cfg_scale, sway=None if a.sway == "none" else float(a.sway),
                             temperature=a.temperature)
@@ -148,12 +144,12 @@ def cmd_synthesize(a) -> int:
 def _pair_args(p, model: str) -> None:
     """Arguments shared by the commands that run a stage over zero-shot pairs of a token manifest."""
     p.add_argument(f"--{model}", required=True, help=f"{model} checkpoint folder (…/checkpoints/best/{model})")
-    p.add_argument("--tokenizer", required=True, help="dualcodec:PATH | mimi:ID | encodec:ID (the one the tokens came from)")
+    add_tokenizer(p, required=True, what=" (the one the tokens came from)")
     p.add_argument("--manifest", required=True, help="token manifest of held-out speakers (dualtts extract-tokens)")
     p.add_argument("--out", required=True)
     p.add_argument("--per-speaker", type=int, default=None, help="targets per speaker (default: all)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    add_device(p)
 
 
 def _sampling_args(p) -> None:
@@ -189,7 +185,7 @@ def add_parsers(sub) -> None:
     _sampling_args(s)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quantize", default="none", choices=["none", "bf16", "int8"])
-    s.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    add_device(s)
     s.set_defaults(func=cmd_synthesize)
 
     g = sub.add_parser("lm-generate", help="zero-shot pairs of a token manifest -> LM tokens decoded semantic-only (OUT/<id>.wav)")
@@ -204,7 +200,7 @@ def add_parsers(sub) -> None:
     t.add_argument("--manifest", required=True, help="token manifest (dualtts extract-tokens)")
     t.add_argument("--out", required=True)
     t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda[:N]")
+    add_device(t)
     t.set_defaults(func=cmd_lm_states)
 
     f = sub.add_parser("flow-generate", help="zero-shot pairs of a token manifest -> acoustic layers filled in by the flow stage (OUT/<id>.wav)")
