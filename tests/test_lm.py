@@ -235,3 +235,35 @@ def test_min_prompt_rate_holds_eos_until_the_prompts_speaking_rate():
     rate = (n + 4.5) / (1.5 * n_target)  # predicts n + 4 tokens
     out = m.generate([ph], [tok[:3]], greedy=True, target_phonemes=[n_target], min_prompt_rate=rate, max_new_tokens=n + 10)
     assert out.shape[1] >= n + 4
+
+
+def test_nan_loss_steps_are_skipped_counted_and_repeated_ones_stop_training(tmp_path, token_manifests, manifests):
+    """A NaN loss (injected into the real LM task on chosen steps) leaves the weights alone and is counted; too many
+    in a row stop training with one clear message."""
+    from lm.train import LMTask, load_lm_train_config
+    from training.loop import Trainer
+
+    class Poisoned(LMTask):
+        bad_steps: set = set()
+
+        def train_step(self, batch, update, step):
+            if step in self.bad_steps:
+                return super().train_step(batch, lambda name, loss: update(name, loss * float("nan")), step)
+            return super().train_step(batch, update, step)
+
+    cfg = load_lm_train_config(_train_yaml(tmp_path, token_manifests, manifests, tmp_path / "nan", max_steps=6, log_every=1))
+    task = Poisoned(cfg)
+    Poisoned.bad_steps = {2, 3}
+    trainer = Trainer(cfg.train, task)
+    before = {k: v.clone() for k, v in task.lm.state_dict().items()}
+    trainer.fit(resume=False, until=2)
+    after_good = {k: v.clone() for k, v in task.lm.state_dict().items()}
+    assert any(not torch.equal(before[k], after_good[k]) for k in before)
+    trainer.fit(resume=False, until=4)  # steps 3 and 4 (indices 2, 3) are NaN: no change
+    assert all(torch.equal(after_good[k], v) for k, v in task.lm.state_dict().items())
+    out = trainer.fit(resume=False)
+    assert out["history"][-1]["skipped_steps"] == 2 and all(torch.isfinite(v).all() for v in task.lm.state_dict().values())
+    Poisoned.bad_steps = set(range(100))
+    cfg = load_lm_train_config(_train_yaml(tmp_path, token_manifests, manifests, tmp_path / "nan2", max_steps=20, max_bad_steps=3))
+    with pytest.raises(RuntimeError, match="NaN/inf 3 steps in a row"):
+        Trainer(cfg.train, Poisoned(cfg)).fit(resume=False)

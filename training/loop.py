@@ -26,6 +26,7 @@ import random
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class TrainConfig:
     best_metric: str | None = None     # a validation key (lower is better, e.g. "loss"): also keep checkpoints/best
     cpu: bool = False
     optim: dict = field(default_factory=dict)  # per-module overrides, e.g. {"discriminator": {"lr": 2e-4}}
+    max_bad_steps: int = 10            # a NaN/inf loss skips its step (counted); this many in a row stop training
 
 
 def fast_bf16_cpu() -> bool:
@@ -115,6 +117,7 @@ class Trainer:
         self.opts = dict(zip(self.names, prepared[k:]))
         task.bind(self.modules, self.accelerator)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.skipped_steps, self.bad_in_a_row, self.step_was_bad = 0, 0, False
         self.best: float | None = None
         self.writer = None
 
@@ -124,6 +127,15 @@ class Trainer:
         acc, opt = self.accelerator, self.opts[name]
         # drop gradients another module's loss left here (a generator's adversarial loss flows into the discriminator)
         opt.zero_grad(set_to_none=True)
+        finite = torch.isfinite(loss.detach()).all().float()
+        if acc.num_processes > 1:  # every rank skips together, or none does
+            finite = acc.reduce(finite, reduction="min")
+        if not bool(finite):  # skip the update, keep the schedule in step with the step count
+            self.step_was_bad = True
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+                self.scheds[name].step()
+            return float("nan")
         acc.backward(loss)
         norm = acc.clip_grad_norm_(self.modules[name].parameters(), self.cfg.grad_clip) if self.cfg.grad_clip else None
         opt.step()
@@ -152,8 +164,20 @@ class Trainer:
                     continue  # resumed mid-epoch: skip what was consumed
                 for m in self.modules.values():
                     m.train()
+                self.step_was_bad = False
                 logs = self._train_step(_to(batch, acc.device))
                 self.step += 1
+                if self.step_was_bad:
+                    self.skipped_steps += 1
+                    self.bad_in_a_row += 1
+                    if self.bad_in_a_row >= cfg.max_bad_steps:
+                        raise RuntimeError(f"training stopped at step {self.step}: the loss was NaN/inf {self.bad_in_a_row} steps "
+                                           f"in a row ({self.skipped_steps} skipped in all); lower train.lr or check the data, "
+                                           f"then resume from {self.out / 'checkpoints'}")
+                else:
+                    self.bad_in_a_row = 0
+                if self.skipped_steps:
+                    logs["skipped_steps"] = self.skipped_steps
                 self.batch_in_epoch = i + 1
                 logs["lr"] = self.scheds[self.names[0]].get_last_lr()[0]
                 if self.step % cfg.log_every == 0 or self.step == cfg.max_steps:
@@ -267,7 +291,7 @@ class Trainer:
                     "numpy_pos": np.random.get_state()[2], "python": torch.tensor(random.getstate()[1], dtype=torch.int64), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
                    tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
-                                                    "best": self.best,
+                                                    "best": self.best, "skipped_steps": self.skipped_steps,
                                                     "config": asdict(self.cfg)}, indent=1))
         if hasattr(self.task, "save_extra"):
             self.task.save_extra(tmp)
@@ -303,6 +327,7 @@ class Trainer:
         state = json.loads((ckpt / "state.json").read_text())
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         self.best = state.get("best")
+        self.skipped_steps = state.get("skipped_steps", 0)
 
 
 def _to(batch, device):
