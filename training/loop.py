@@ -133,7 +133,7 @@ class Trainer:
         if not bool(finite):  # skip the update, keep the schedule in step with the step count
             self.step_was_bad = True
             with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler")
                 self.scheds[name].step()
             return float("nan")
         acc.backward(loss)
