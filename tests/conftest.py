@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -130,3 +131,52 @@ def accelerate_launch(*args: str, processes: int = 2):
     return subprocess.run([str(launcher), "launch", "--num_processes", str(processes), "--cpu", "--num_machines", "1",
                            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "dualtts.cli", *args],
                           capture_output=True, text=True, env=env, timeout=600)
+
+
+def assert_kill9_resume_is_exact(stage: str, make_yaml, steps: int = 24) -> None:
+    """``dualtts train STAGE`` killed with SIGKILL once its first checkpoint is on disk, then started again, logs
+    the same loss at every step as an uninterrupted run, and ends with bit-identical weights.
+
+    make_yaml(name, **train_overrides) -> a config path whose out_dir ends in ``name``.
+    """
+    import json
+    import signal
+    import sys
+    import time
+
+    import torch
+    from safetensors.torch import load_file
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = lambda cfg: [sys.executable, "-m", "dualtts.cli", "train", stage, "--config", str(cfg)]
+    over = dict(max_steps=steps, save_every=2, log_every=1, val_every=0)
+    full, killed = make_yaml("full", **over), make_yaml("killed", **over)
+    subprocess.run(cmd(full), env=env, check=True, capture_output=True, timeout=600)
+    out = Path(yaml.safe_load(killed.read_text())["train"]["out_dir"])
+    p = subprocess.Popen(cmd(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoints" / "latest").is_file():
+        assert p.poll() is None and time.monotonic() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    at_kill = json.loads((out / "checkpoints" / (out / "checkpoints" / "latest").read_text() / "state.json").read_text())["step"]
+    assert at_kill < steps, "killed too late to test a resume"
+    subprocess.run(cmd(killed), env=env, check=True, capture_output=True, timeout=600)
+
+    def losses(d):
+        rows = {}
+        for line in (d / "train_log.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            # (usage/*: the codec's running code-frequency EMA, a monitor deliberately not checkpointed)
+            rows[r["step"]] = {k: v for k, v in r.items() if k != "wall_s" and not k.startswith("usage/")}
+        return rows
+
+    full_out = Path(yaml.safe_load(full.read_text())["train"]["out_dir"])
+    a, b = losses(full_out), losses(out)
+    assert sorted(a) == sorted(b) == list(range(1, steps + 1))
+    assert all(a[s] == b[s] for s in a), [(s, a[s], b[s]) for s in a if a[s] != b[s]][:2]
+    ck = f"checkpoints/step-{steps}"
+    for f in sorted((full_out / ck).glob("*.safetensors")):
+        x, y = load_file(str(f)), load_file(str(out / ck / f.name))
+        assert all(torch.equal(x[k], y[k]) for k in x), f.name

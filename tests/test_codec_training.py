@@ -115,3 +115,10 @@ def test_warm_start_copies_every_same_shaped_tensor(tiny_codec, capsys):
     own, theirs = dst.state_dict(), src.state_dict()
     assert all(torch.equal(own[k], theirs[k]) for k in theirs if k not in res["skipped"])
     assert "tensors copied" in capsys.readouterr().err
+
+
+def test_kill9_mid_run_then_resume_continues_the_same_curve(manifests, tmp_path):
+    """With the GAN on from step 0: generator and discriminator states both come back."""
+    from conftest import assert_kill9_resume_is_exact
+
+    assert_kill9_resume_is_exact("codec", lambda name, **kw: _write(tmp_path, _config(manifests, tmp_path / name, **kw)), steps=16)

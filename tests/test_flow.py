@@ -317,3 +317,9 @@ def test_cli_lm_states_train_and_generate_with_a_conditioned_flow(tmp_path, toke
     assert "give the LM (--lm)" in capsys.readouterr().err
     assert main([*args, "--out", str(tmp_path / "gen"), "--lm", str(tmp_path / "lm")]) == 0
     assert len(list((tmp_path / "gen").glob("*.wav"))) >= 1
+
+
+def test_kill9_mid_run_then_resume_continues_the_same_curve(tmp_path, token_manifests, tiny_codec):
+    from conftest import assert_kill9_resume_is_exact
+
+    assert_kill9_resume_is_exact("flow", lambda name, **kw: _train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / name, **kw))

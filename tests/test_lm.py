@@ -267,3 +267,9 @@ def test_nan_loss_steps_are_skipped_counted_and_repeated_ones_stop_training(tmp_
     cfg = load_lm_train_config(_train_yaml(tmp_path, token_manifests, manifests, tmp_path / "nan2", max_steps=20, max_bad_steps=3))
     with pytest.raises(RuntimeError, match="NaN/inf 3 steps in a row"):
         Trainer(cfg.train, Poisoned(cfg)).fit(resume=False)
+
+
+def test_kill9_mid_run_then_resume_continues_the_same_curve(tmp_path, token_manifests, manifests):
+    from conftest import assert_kill9_resume_is_exact
+
+    assert_kill9_resume_is_exact("lm", lambda name, **kw: _train_yaml(tmp_path, token_manifests, manifests, tmp_path / name, **kw))

@@ -293,8 +293,9 @@ class Trainer:
         (tmp / "state.json").write_text(json.dumps({"step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                                                     "best": self.best, "skipped_steps": self.skipped_steps,
                                                     "config": asdict(self.cfg)}, indent=1))
-        if hasattr(self.task, "save_extra"):
-            self.task.save_extra(tmp)
+        if hasattr(self.task, "save_extra"):  # (building a model to save it must not move the training's random stream)
+            with torch.random.fork_rng(devices=list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []):
+                self.task.save_extra(tmp)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
         _write_atomic(root / "latest", final.name)
