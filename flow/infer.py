@@ -50,7 +50,6 @@ def fill_utterance(flow, tokenizer, tokens, prompt_codes=None, prompt_seconds: f
             pc = pc[:, : max(1, int(round(prompt_seconds * tokenizer.frame_rate)))]
         P = pc.shape[1]
         codes_p = pc[None]
-        _, prompt_acoustic = split_latent(tokenizer, codes_p)
     else:
         P, codes_p = 0, torch.zeros(1, 1, 0, dtype=torch.long, device=dev)
     all_tokens = torch.cat([codes_p[0, 0], tokens])[None]
@@ -69,8 +68,8 @@ def fill_utterance(flow, tokenizer, tokens, prompt_codes=None, prompt_seconds: f
     sample_kw.pop("nar_temperature", None)
     sem = tokenizer.embed(all_tokens[:, None])
     prompt = torch.zeros_like(sem)
-    if P:
-        prompt[:, :, :P] = prompt_acoustic
+    if P:  # the prompt's acoustic latent (the NAR above reads its codes instead)
+        prompt[:, :, :P] = split_latent(tokenizer, codes_p)[1]
     acoustic = flow.sample(all_tokens, sem, prompt, [P], cond=cond, **sample_kw)[:, :, P:]
     sem_t = sem[:, :, P:]
     if as_codes:
