@@ -54,6 +54,10 @@ class DualCodec(Pretrained, nn.Module):
     def codebook_sizes(self) -> list[int]:
         return self.cfg.codebook_sizes
 
+    @property
+    def device(self) -> torch.device:
+        return self.acoustic_rvq.layers[0].codebook.weight.device
+
     def frames(self, length: int) -> int:
         """Frames for ``length`` samples (the last partial frame counts)."""
         return math.ceil(length / self.cfg.hop_length)

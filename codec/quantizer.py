@@ -4,7 +4,7 @@ Each layer projects ``[B, D, F]`` to a small code space (dim 8), L2-normalizes i
 nearest L2-normalized codebook entry, and projects the entry back to ``D``. Gradients pass
 straight through. Collapse prevention: codes unused for ``dead_after`` steps (counted in
 training) are restarted on random recent encoder outputs. Per-layer usage is tracked
-(``usage_fraction``) so training can log it.
+(``perplexity_usage``) so training can log it.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ class FactorizedVQ(nn.Module):
         self.codebook = nn.Embedding(codebook_size, code_dim)
         # saved with training checkpoints so a resumed run restarts dead codes at the same steps
         self.register_buffer("steps_unused", torch.zeros(codebook_size, dtype=torch.long))
-        self.register_buffer("used_recently", torch.zeros(codebook_size, dtype=torch.bool))
         # running code frequencies (a metric only, not saved): codebook perplexity for logging
         self.register_buffer("freq_ema", torch.full((codebook_size,), 1.0 / codebook_size), persistent=False)
 
@@ -61,11 +60,9 @@ class FactorizedVQ(nn.Module):
 
     @torch.no_grad()
     def _track(self, codes: torch.Tensor, z_e: torch.Tensor) -> None:
-        used = torch.zeros_like(self.used_recently)
-        used[codes.reshape(-1)] = True
         counts = torch.bincount(codes.reshape(-1), minlength=self.codebook_size).float()
+        used = counts > 0
         self.freq_ema.mul_(0.95).add_(0.05 * counts / counts.sum().clamp(min=1))
-        self.used_recently |= used
         self.steps_unused = torch.where(used, torch.zeros_like(self.steps_unused), self.steps_unused + 1)
         if self.dead_after <= 0:
             return
@@ -81,12 +78,9 @@ class FactorizedVQ(nn.Module):
         p = self.freq_ema / self.freq_ema.sum()
         return float(torch.exp(-(p * torch.log(p.clamp(min=1e-12))).sum()) / self.codebook_size)
 
-    def usage_fraction(self, reset: bool = True) -> float:
-        """Fraction of codes used since the last reset (training steps only)."""
-        frac = float(self.used_recently.float().mean())
-        if reset:
-            self.used_recently.zero_()
-        return frac
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.pop(prefix + "used_recently", None)  # a monitor of checkpoints before 2026-12 (removed)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class ResidualVQ(nn.Module):

@@ -12,7 +12,7 @@ from data.audio import load_audio
 @torch.no_grad()
 def compute_ssl_stats(codec, audio_paths: list[str], max_seconds: float = 30.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean/std over all frames of the raw SSL features of ``audio_paths`` (float64 accumulation)."""
-    device = next(codec.parameters()).device
+    device = codec.device
     total, sq, n = None, None, 0
     for path in tqdm(audio_paths, desc="ssl stats", unit="utt", file=sys.stderr, disable=None):
         wav, _ = load_audio(path, codec.sample_rate, max_seconds=max_seconds)

@@ -7,7 +7,9 @@ layer) and
   their own length; frames past an item's end are 0),
 - ``decode(codes [B, q, F], lengths=None) -> wav [B, 1, T]`` for any ``1 <= q <= Q``,
 - ``embed(codes [B, q, F]) -> latent [B, D, F]`` (the continuous sum its decoder consumes) and
-  ``decode_latent(latent) -> wav``.
+  ``decode_latent(latent) -> wav``; ``device`` (where its weights live).
+
+``load_tokenizer`` returns it frozen (eval mode, no gradients): later stages never train it.
 
 ``load_tokenizer("dualcodec:PATH" | "mimi:HUB_ID_OR_PATH" | "encodec:HUB_ID_OR_PATH")`` picks one.
 """
@@ -28,6 +30,7 @@ class Tokenizer(Protocol):
     sample_rate: int
     frame_rate: float
     codebook_sizes: list[int]
+    device: torch.device
 
     def encode(self, wav: torch.Tensor, lengths=None) -> torch.Tensor: ...
     def decode(self, codes: torch.Tensor, lengths=None) -> torch.Tensor: ...
@@ -41,6 +44,10 @@ class _HFCodecTokenizer(nn.Module):
     n: int
     sample_rate: int
     frame_rate: float
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
 
     def _frames(self, T: int) -> int:
         return math.ceil(T * self.frame_rate / self.sample_rate)
@@ -130,9 +137,11 @@ def load_tokenizer(spec: str, device: str | torch.device = "cpu"):
     if not where:
         raise ValueError(f"tokenizer spec {spec!r}: expected dualcodec:PATH, mimi:ID or encodec:ID")
     if kind == "dualcodec":
-        return DualCodec.from_pretrained(where, device)
-    if kind == "mimi":
-        return MimiTokenizer.from_pretrained(where).to(device)
-    if kind == "encodec":
-        return EncodecTokenizer.from_pretrained(where).to(device)
-    raise ValueError(f"unknown tokenizer kind {kind!r} (dualcodec, mimi, encodec)")
+        tok = DualCodec.from_pretrained(where, device)
+    elif kind == "mimi":
+        tok = MimiTokenizer.from_pretrained(where).to(device)
+    elif kind == "encodec":
+        tok = EncodecTokenizer.from_pretrained(where).to(device)
+    else:
+        raise ValueError(f"unknown tokenizer kind {kind!r} (dualcodec, mimi, encodec)")
+    return tok.eval().requires_grad_(False)

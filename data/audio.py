@@ -39,12 +39,6 @@ def resample(wav: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return soxr.resample(np.asarray(wav, dtype=np.float32), sr_in, sr_out, quality="HQ").astype(np.float32)
 
 
-def peak_normalize(wav: np.ndarray, peak: float = 0.95) -> np.ndarray:
-    """Scale so that ``max|wav| == peak``. Silent input is returned unchanged."""
-    m = float(np.max(np.abs(wav))) if wav.size else 0.0
-    return wav if m == 0.0 else (wav * (peak / m)).astype(np.float32)
-
-
 def rms_dbfs(wav: np.ndarray) -> float:
     """Root-mean-square level in dBFS (``-inf`` for digital silence)."""
     rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if wav.size else 0.0

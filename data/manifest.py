@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from data.atomic import atomic_path
 
 REQUIRED = ("id", "audio", "duration", "speaker", "text")
@@ -158,3 +160,19 @@ def tokenizer_info(manifest: str | os.PathLike) -> dict:
     frame rate), or {} when there is none."""
     p = Path(manifest).parent / "tokenizer.json"
     return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+
+
+def load_codes(manifest: str | os.PathLike, u: Utterance) -> np.ndarray:
+    """codes ``[Q, F]`` int64 of a token-manifest row (its ``codes`` path is relative to the manifest's folder)."""
+    if not u.extra.get("codes"):
+        raise ValueError(f"{manifest}: utterance {u.id} has no 'codes' (run dualtts extract-tokens first)")
+    p = Path(u.extra["codes"])
+    return np.load(p if p.is_absolute() else Path(manifest).parent / p, allow_pickle=False).astype(np.int64)
+
+
+def read_codes(manifest: str | os.PathLike) -> tuple[list[Utterance], list[np.ndarray]]:
+    """Every row of a token manifest and its codes ``[Q, F]`` int64 (a manifest with no rows is an error)."""
+    utts = read_manifest(manifest)
+    if not utts:
+        raise ValueError(f"{manifest}: no utterances")
+    return utts, [load_codes(manifest, u) for u in utts]

@@ -7,6 +7,8 @@
     dualtts codec-info | encode | decode | reconstruct | extract-tokens | codec-stats
     dualtts train codec|lm|flow|nar --config YAML [key=value ...]
     dualtts synthesize --text "..." --out out.wav | lm-states | lm-generate | flow-generate
+    dualtts demo [--model DIR]                     (the web demo, gradio)
+    dualtts finetune --data DIR_OR_CSV --out DIR    (the default model fine-tuned on your clips: DIR/model)
 Each job's commands live in one module of ``dualtts/commands/``.
 
 Errors in the input (bad audio, bad text, missing files) print one line ``error: ...`` and exit

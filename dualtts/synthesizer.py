@@ -63,7 +63,7 @@ class Synthesizer:
         """``path``: a model folder with ``codec/``, ``lm/``, ``flow/`` (and a default voice ``prompt.wav`` +
         ``prompt.txt``); None: the shipped default model. Or the three parts by ``lm``/``flow``/``tokenizer``."""
         from codec.tokenizer import load_tokenizer
-        from dualtts.zeroshot import quantize_for_cpu
+        from lm.model import quantize_for_cpu
         from flow.infer import load_acoustic_stage
         from lm.model import SemanticLM
 
@@ -87,7 +87,7 @@ class Synthesizer:
         symbols = lm_model.symbols()
         if symbols is None:
             raise FileNotFoundError(f"{lm}: no symbols.json (the phoneme table) in the LM checkpoint")
-        tok = load_tokenizer(tokenizer if ":" in tokenizer else f"dualcodec:{tokenizer}", device).eval()
+        tok = load_tokenizer(tokenizer if ":" in tokenizer else f"dualcodec:{tokenizer}", device)
         return cls(quantize_for_cpu(lm_model, quantize), load_acoustic_stage(flow, device), tok, symbols, language, device,
                    default_prompt=prompt)
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from data.manifest import Utterance, read_manifest
+from data.manifest import Utterance, load_codes, read_manifest
 
 
 def zero_shot_pairs(manifest: str | Path, per_speaker: int | None = None) -> list[tuple[Utterance, Utterance]]:
@@ -36,29 +36,6 @@ def zero_shot_pairs(manifest: str | Path, per_speaker: int | None = None) -> lis
     return pairs
 
 
-def load_codes(manifest: str | Path, u: Utterance) -> np.ndarray:
-    """codes [Q, F] of a token-manifest row (``codes`` relative to the manifest's folder)."""
-    if "codes" not in u.extra:
-        raise ValueError(f"{manifest}: utterance {u.id} has no 'codes' (run dualtts extract-tokens first)")
-    p = Path(u.extra["codes"])
-    return np.load(p if p.is_absolute() else Path(manifest).parent / p, allow_pickle=False)
-
-
-def quantize_for_cpu(model: torch.nn.Module, mode: str) -> torch.nn.Module:
-    """Inference weights: ``none`` (as is), ``bf16``, or ``int8`` (dynamic int8 Linear layers, CPU only)."""
-    if mode in ("none", "fp32", None):
-        return model
-    if mode == "bf16":
-        return model.to(torch.bfloat16)
-    if mode == "int8":
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    raise ValueError(f"quantize {mode!r}: expected none, bf16 or int8")
-
-
 def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, per_speaker: int | None = None,
                 batch_size: int = 8, seed: int = 0, **sampling) -> dict:
     """Generate every pair's target tokens and write them decoded semantic-only. Returns a summary."""
@@ -75,7 +52,7 @@ def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, p
             src = f"{manifest}:{tgt.id}"
             t_ph = symbols.encode(tgt.phonemes or "", source=src)
             phon.append(torch.tensor(symbols.encode(f"{pr.phonemes or ''} {tgt.phonemes or ''}", source=src)))
-            prompts.append(torch.from_numpy(load_codes(manifest, pr)[0].astype(np.int64)))
+            prompts.append(torch.from_numpy(load_codes(manifest, pr)[0]))
             n_target.append(len(t_ph))
         toks = lm.generate(phon, prompts, seed=seed, target_phonemes=n_target, **sampling)
         for (tgt, _), row in zip(chunk, toks):
@@ -85,7 +62,7 @@ def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, p
             if len(row) == 0:
                 continue
             with torch.inference_mode():
-                wav = tokenizer.decode(row[None, None].to(next(tokenizer.parameters()).device))
+                wav = tokenizer.decode(row[None, None].to(tokenizer.device))
             save_audio(out / f"{tgt.id}.wav", wav[0, 0].float().cpu().numpy(), tokenizer.sample_rate)
     summary = {"out": str(out), "pairs": len(pairs), "mean_tokens": float(np.mean(lengths)),
                "empty": int(sum(n == 0 for n in lengths))}
@@ -104,7 +81,7 @@ def lm_states(lm, symbols, manifest: str | Path, out: str | Path, batch_size: in
     for i in tqdm(range(0, len(utts), batch_size), desc="lm-states", unit="batch", file=sys.stderr, disable=None):
         chunk = utts[i: i + batch_size]
         ph = [symbols.encode(u.phonemes or "", source=f"{manifest}:{u.id}") for u in chunk]
-        toks = [load_codes(manifest, u)[0].astype(np.int64) for u in chunk]
+        toks = [load_codes(manifest, u)[0] for u in chunk]
         for u, h in zip(chunk, lm.speech_states(ph, toks)):
             with atomic_path(out / f"{u.id}.npy") as tmp:
                 with open(tmp, "wb") as f:
@@ -146,7 +123,7 @@ def flow_generate(flow, tokenizer, manifest: str | Path, out: str | Path, per_sp
             tokens = load_codes(manifest, tgt)[0]
         if len(tokens) == 0:
             continue
-        prompt_codes = load_codes(manifest, pr).astype(np.int64)
+        prompt_codes = load_codes(manifest, pr)
         cond = None
         if symbols is not None:
             cond = pair_states(lm, symbols, pr.phonemes or "", tgt.phonemes or "", prompt_codes[0], tokens, f"{manifest}:{tgt.id}")

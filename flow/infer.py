@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from codec.model import DualCodec
 from data.checkpoint import read_config, resolve_checkpoint
 from flow.model import AcousticFlow
 from flow.nar import AcousticNAR
@@ -73,7 +74,7 @@ def fill_utterance(flow, tokenizer, tokens, prompt_codes=None, prompt_seconds: f
     acoustic = flow.sample(all_tokens, sem, prompt, [P], cond=cond, **sample_kw)[:, :, P:]
     sem_t = sem[:, :, P:]
     if as_codes:
-        if not hasattr(tokenizer, "quantize_acoustic"):
+        if not isinstance(tokenizer, DualCodec):
             raise ValueError(f"{type(tokenizer).__name__} cannot re-quantize a latent (--as-codes needs a DualCodec)")
         codes = torch.cat([tokens[None, None], tokenizer.quantize_acoustic(acoustic.to(sem_t.dtype))], 1)
         return tokenizer.decode(codes)

@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from data.manifest import tokenizer_info
+from data.manifest import read_codes, tokenizer_info
 from flow.nar import AcousticNAR, get_nar_config
-from flow.train import CodesDataset, collate_codes, read_codes, read_states
+from flow.train import CodesDataset, collate_codes, read_states
 from training.config import load_stage_config
 from training.loop import TrainConfig
 

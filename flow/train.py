@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data.manifest import read_manifest
+from data.manifest import read_codes
 from flow.config import get_flow_config
 from flow.model import AcousticFlow
 from flow.infer import fill_utterance, split_latent
@@ -35,19 +35,6 @@ class FlowTrainConfig:
     val_steps: int = 16
     lm_states: str | None = None     # folder of <id>.npy [F, C] semantic-LM states (`dualtts lm-states`) to condition on
     train: TrainConfig = field(default_factory=TrainConfig)
-
-
-def read_codes(manifest: str | Path) -> tuple[list, list[np.ndarray]]:
-    root = Path(manifest).parent
-    utts, codes = read_manifest(manifest), []
-    for u in utts:
-        if "codes" not in u.extra:
-            raise ValueError(f"{manifest}: utterance {u.id} has no 'codes' (run dualtts extract-tokens first)")
-        p = Path(u.extra["codes"])
-        codes.append(np.load(p if p.is_absolute() else root / p, allow_pickle=False).astype(np.int64))
-    if not utts:
-        raise ValueError(f"{manifest}: no utterances")
-    return utts, codes
 
 
 def read_states(folder: str | Path, utts: list, codes: list[np.ndarray]) -> list[np.ndarray]:
@@ -139,9 +126,7 @@ class FlowTask:
         self.cfg = cfg
         if not cfg.tokenizer:
             raise ValueError("tokenizer: give the tokenizer the tokens came from (dualcodec:PATH | mimi:ID | encodec:ID)")
-        self.tokenizer = load_tokenizer(cfg.tokenizer if ":" in cfg.tokenizer else f"dualcodec:{cfg.tokenizer}").eval()
-        for p in self.tokenizer.parameters():
-            p.requires_grad_(False)
+        self.tokenizer = load_tokenizer(cfg.tokenizer if ":" in cfg.tokenizer else f"dualcodec:{cfg.tokenizer}")
         self.train_utts, self.train_codes = read_codes(cfg.train_manifest)
         self.val_utts, self.val_codes = read_codes(cfg.val_manifest) if cfg.val_manifest else ([], [])
         Q = self.train_codes[0].shape[0]

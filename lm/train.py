@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data.manifest import read_manifest, tokenizer_info
+from data.manifest import load_codes, read_manifest, tokenizer_info
 from data.sampler import BucketBatchSampler
 from data.text import SymbolTable
 from lm.config import get_lm_config
@@ -39,15 +38,10 @@ class TokenDataset(Dataset):
 
     def __init__(self, manifest: str | Path, symbols: SymbolTable):
         self.items, self.durations, self.ids = [], [], []
-        root = Path(manifest).parent
         for u in read_manifest(manifest):
-            codes = u.extra.get("codes")
-            if not codes:
-                raise ValueError(f"{manifest}: utterance {u.id} has no 'codes' (run dualtts extract-tokens first)")
             if not u.phonemes:
                 raise ValueError(f"{manifest}: utterance {u.id} has no phonemes (run dualtts prepare first)")
-            path = Path(codes) if Path(codes).is_absolute() else root / codes
-            tokens = torch.from_numpy(np.load(path, allow_pickle=False)[0].astype(np.int64))
+            tokens = torch.from_numpy(load_codes(manifest, u)[0])
             ph = torch.tensor(symbols.encode(u.phonemes, source=f"{manifest}:{u.id}"), dtype=torch.long)
             self.items.append((ph, tokens))
             self.durations.append(u.duration)

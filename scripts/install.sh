@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
 # Install DualTTS into a virtual environment (default .venv, override with VENV=...).
 #   --eval    evaluation metrics (faster-whisper + offline Whisper models, resemblyzer, DNSMOS, PESQ, STOI)
-#   --dev     test tools (pytest)
+#   --dev     test tools (pytest; selenium and the --demo packages, for the web demo's browser test)
+#   --demo    the web demo, `dualtts demo` (gradio)
 #   --voices  every speech engine for the offline corpus maker (recipes/setup_voices.sh)
-# System packages: espeak-ng (phonemizer and the corpus maker) is installed with apt-get when
-# missing, if we are root; otherwise the exact apt-get line is printed and the script stops.
+# System packages: espeak-ng (phonemizer and the corpus maker), and with --dev chromium + chromium-driver
+# (the demo's browser test), are installed with apt-get when missing, if we are root; otherwise the exact
+# apt-get line is printed and the script stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-EVAL=0; DEV=0; VOICES=0
+EVAL=0; DEV=0; VOICES=0; DEMO=0
 for a in "$@"; do
   case "$a" in
-    --eval) EVAL=1 ;; --dev) DEV=1 ;; --voices) VOICES=1 ;;
-    *) echo "unknown option $a (use --eval --dev --voices)"; exit 2 ;;
+    --eval) EVAL=1 ;; --dev) DEV=1 ;; --voices) VOICES=1 ;; --demo) DEMO=1 ;;
+    *) echo "unknown option $a (use --eval --dev --voices --demo)"; exit 2 ;;
   esac
 done
 
 need_apt=""
 command -v espeak-ng >/dev/null || need_apt="espeak-ng"
+if [ "$DEV" = 1 ]; then  # the system browser tests/test_demo.py drives
+  [ -x /usr/bin/chromium ] || need_apt="$need_apt chromium"
+  [ -x /usr/bin/chromedriver ] || need_apt="$need_apt chromium-driver"
+fi
+need_apt="${need_apt# }"
 if [ -n "$need_apt" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     echo "[install] apt-get install $need_apt"
@@ -48,7 +55,8 @@ if [ "$EVAL" = 1 ]; then
   # (installed above) provides the same module, so resemblyzer goes in without its deps.
   $PIP --no-deps "resemblyzer==0.1.4"
 fi
-[ "$DEV" = 1 ] && $PIP -r requirements-dev.txt
+[ "$DEMO" = 1 ] && $PIP -r requirements-demo.txt
+[ "$DEV" = 1 ] && $PIP -r requirements-dev.txt  # (includes requirements-demo.txt)
 $PIP --no-deps -e .
 if [ "$VOICES" = 1 ]; then
   PYTHON="$PY" bash recipes/setup_voices.sh

@@ -182,7 +182,7 @@ def test_best_checkpoint_is_kept(tmp_path, token_manifests, manifests):
 
 
 def test_int8_and_bf16_weights_generate_and_stay_close():
-    from dualtts.zeroshot import quantize_for_cpu
+    from lm.model import quantize_for_cpu
 
     m, _ = _overfit(_model(), _items(4))
     ph, tok = _items(4)[0]

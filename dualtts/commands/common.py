@@ -28,4 +28,4 @@ def tokenizer_spec(spec: str) -> str:
 
 
 def open_tokenizer(spec: str, device):
-    return load_tokenizer(tokenizer_spec(spec), device).eval()
+    return load_tokenizer(tokenizer_spec(spec), device)

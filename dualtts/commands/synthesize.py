@@ -14,7 +14,8 @@ from data.audio import save_audio
 from data.manifest import read_jsonl
 from dualtts.commands.common import add_device, add_tokenizer, open_tokenizer
 from dualtts.synthesizer import Synthesizer
-from dualtts.zeroshot import flow_generate, lm_generate, lm_states, quantize_for_cpu
+from dualtts.zeroshot import flow_generate, lm_generate, lm_states
+from lm.model import quantize_for_cpu
 from flow.infer import load_acoustic_stage
 from lm.model import SemanticLM
 

@@ -25,7 +25,7 @@ NEW, PHONEMES, PROMPT = 125, 150, 38
 
 
 def _model(weights: str, device: str):
-    from dualtts.zeroshot import quantize_for_cpu
+    from lm.model import quantize_for_cpu
     from lm.config import get_lm_config
     from lm.model import SemanticLM
 
@@ -62,7 +62,7 @@ def quality(lm_path: str, manifest: str) -> dict:
     """Validation loss / accuracy of a trained LM with each kind of weights, and greedy agreement with fp32."""
     from torch.utils.data import DataLoader
 
-    from dualtts.zeroshot import quantize_for_cpu
+    from lm.model import quantize_for_cpu
     from lm.model import SemanticLM, collate
     from lm.train import TokenDataset
 

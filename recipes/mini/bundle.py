@@ -11,33 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from data.atomic import write_text_atomic  # noqa: E402
 from data.manifest import read_manifest  # noqa: E402
+from dualtts.bundle import write_model_folder  # noqa: E402  (to_fp16, the folder layout: shared with dualtts finetune)
 
 # CMU ARCTIC voices (free licence, BSD-style) behind RHVoice and flite, in order of preference
 PROMPT_VOICES = ("rhvoice:clb", "rhvoice:slt", "flite:slt", "rhvoice:bdl")
-KEEP_FP32 = ("mean", "std", "latent_")  # normalization statistics
-
-
-def to_fp16(src: Path, dst: Path) -> int:
-    """Copy a checkpoint folder, its float weights as fp16; returns the new weight file's bytes."""
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.optim.pt", "rng.pt"))
-    sd = load_file(str(src / "model.safetensors"))
-    out = {k: (v.half() if v.is_floating_point() and not any(s in k.rsplit(".", 1)[-1] for s in KEEP_FP32) else v).contiguous()
-           for k, v in sd.items()}
-    save_file(out, str(dst / "model.safetensors"))
-    (dst / "model.safetensors").chmod(0o644)
-    return (dst / "model.safetensors").stat().st_size
 
 
 def pick_prompt(manifest: str, corpus_speakers: Path | None) -> tuple:
@@ -78,26 +62,12 @@ def main() -> None:
     ap.add_argument("--manifest", required=True, help="training manifest to take the default prompt from")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    out = Path(a.out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    sizes = {name: to_fp16(Path(src), tmp / name) for name, src in (("codec", a.codec), ("lm", a.lm), ("flow", a.flow))}
     corpus = Path(a.manifest).resolve().parents[1] / "corpus" / "SPEAKERS.tsv"
     u, voice = pick_prompt(a.manifest, corpus)
-    from data.audio import load_audio, save_audio
-
-    wav, sr = load_audio(u.audio, 24000)
-    save_audio(tmp / "prompt.wav", wav, sr)
-    write_text_atomic(tmp / "prompt.txt", u.text.strip() + "\n")
-    info = {"sizes_bytes": sizes, "total_MB": round(sum(sizes.values()) / 2**20, 1), "sources": vars(a) | {"prompt": u.audio},
-            "prompt_voice": voice, "prompt_licence": "CMU ARCTIC voice data (free use, BSD-style), through the RHVoice/flite voice",
-            "codec_fp16_snr_db": round(codec_fp16_error(Path(a.codec), tmp / "codec", str(tmp / "prompt.wav")), 1)}
-    write_text_atomic(tmp / "bundle.json", json.dumps(info, indent=1))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    print(json.dumps(info))
+    info = {"sources": vars(a) | {"prompt": u.audio}, "prompt_voice": voice,
+            "prompt_licence": "CMU ARCTIC voice data (free use, BSD-style), through the RHVoice/flite voice"}
+    check = lambda tmp: {"codec_fp16_snr_db": round(codec_fp16_error(Path(a.codec), tmp / "codec", str(tmp / "prompt.wav")), 1)}
+    print(json.dumps(write_model_folder(a.out, a.codec, a.lm, a.flow, u.audio, u.text, info=info, check=check)))
 
 
 if __name__ == "__main__":

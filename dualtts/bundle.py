@@ -1,0 +1,59 @@
+"""A TTS model folder (what :meth:`dualtts.Synthesizer.from_pretrained` loads) from trained checkpoints:
+``OUT/{codec,lm,flow}/`` with fp16 weights (normalization statistics stay fp32), a default voice
+``prompt.wav`` + ``prompt.txt`` and ``bundle.json``. Used by ``recipes/mini/bundle.py`` (the shipped model)
+and ``dualtts finetune``."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from data.atomic import write_text_atomic
+
+KEEP_FP32 = ("mean", "std", "latent_")  # normalization statistics
+PARTS = ("codec", "lm", "flow")
+
+
+def to_fp16(src: Path, dst: Path) -> int:
+    """Copy a checkpoint folder, its float weights as fp16; returns the new weight file's bytes."""
+    from safetensors.torch import load_file, save_file
+
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("*.optim.pt", "rng.pt"))
+    sd = load_file(str(src / "model.safetensors"))
+    out = {k: (v.half() if v.is_floating_point() and not any(s in k.rsplit(".", 1)[-1] for s in KEEP_FP32) else v).contiguous()
+           for k, v in sd.items()}
+    save_file(out, str(dst / "model.safetensors"))
+    (dst / "model.safetensors").chmod(0o644)
+    return (dst / "model.safetensors").stat().st_size
+
+
+def write_model_folder(out: str | os.PathLike, codec: str | os.PathLike, lm: str | os.PathLike, flow: str | os.PathLike,
+                       prompt_wav: str | os.PathLike, prompt_text: str, info: dict | None = None,
+                       check: Callable[[Path], dict] | None = None) -> dict:
+    """Assemble ``out`` from the ``codec``/``lm``/``flow`` checkpoint folders and a prompt clip (resampled to the
+    codec's rate) with its transcript, in a temporary folder renamed onto ``out`` at the end (an interrupted
+    run leaves the old folder, or none). ``info``: extra ``bundle.json`` fields; ``check(tmp_folder)``: more,
+    computed on the assembled folder before it is renamed. Returns the ``bundle.json`` contents."""
+    from data.audio import load_audio, save_audio
+    from data.checkpoint import read_config
+
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    sizes = {name: to_fp16(Path(src), tmp / name) for name, src in zip(PARTS, (codec, lm, flow))}
+    wav, sr = load_audio(prompt_wav, int(read_config(codec).get("sample_rate", 24000)))
+    save_audio(tmp / "prompt.wav", wav, sr)
+    write_text_atomic(tmp / "prompt.txt", prompt_text.strip() + "\n")
+    bundle = {"sizes_bytes": sizes, "total_MB": round(sum(sizes.values()) / 2**20, 1), **(info or {})}
+    if check is not None:
+        bundle.update(check(tmp))
+    write_text_atomic(tmp / "bundle.json", json.dumps(bundle, indent=1))
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return bundle
