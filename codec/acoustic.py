@@ -16,13 +16,15 @@ from codec.modules import ConvNeXtBlock, DecoderBlock, EncoderBlock, Snake, wn_c
 
 
 class DACEncoder(nn.Module):
-    def __init__(self, dim: int, rates: list[int], latent: int):
+    """``reference``: the reference DualCodec's Snake numerics (:class:`codec.modules.Snake`)."""
+
+    def __init__(self, dim: int, rates: list[int], latent: int, reference: bool = False):
         super().__init__()
         layers: list[nn.Module] = [wn_conv(1, dim, 7)]
         for r in rates:
             dim *= 2
-            layers.append(EncoderBlock(dim, r))
-        layers += [Snake(dim), wn_conv(dim, latent, 3)]
+            layers.append(EncoderBlock(dim, r, reference))
+        layers += [Snake(dim, reference), wn_conv(dim, latent, 3)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
@@ -30,13 +32,16 @@ class DACEncoder(nn.Module):
 
 
 class DACDecoder(nn.Module):
-    def __init__(self, latent: int, dim: int, rates: list[int]):
+    """``reference``: the reference DualCodec's Snake numerics and upsampling without output padding (a
+    stride-5 layer makes ``5T − 1`` samples, so the output is a few samples short of ``F*hop``)."""
+
+    def __init__(self, latent: int, dim: int, rates: list[int], reference: bool = False):
         super().__init__()
         layers: list[nn.Module] = [wn_conv(latent, dim, 7)]
         for r in rates:
-            layers.append(DecoderBlock(dim, dim // 2, r))
+            layers.append(DecoderBlock(dim, dim // 2, r, reference))
             dim //= 2
-        layers += [Snake(dim), wn_conv(dim, 1, 7), nn.Tanh()]
+        layers += [Snake(dim, reference), wn_conv(dim, 1, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -119,7 +124,8 @@ class SpectralDecoder(nn.Module):
 
 def build_acoustic(cfg: DualCodecConfig) -> tuple[nn.Module, nn.Module]:
     if cfg.stream == "dac":
-        return (DACEncoder(cfg.encoder_dim, cfg.encoder_rates, cfg.latent_dim),
-                DACDecoder(cfg.latent_dim, cfg.decoder_dim, list(reversed(cfg.encoder_rates))))
+        ref = cfg.compat == "reference"
+        return (DACEncoder(cfg.encoder_dim, cfg.encoder_rates, cfg.latent_dim, ref),
+                DACDecoder(cfg.latent_dim, cfg.decoder_dim, list(reversed(cfg.encoder_rates)), ref))
     return (SpectralEncoder(cfg.hop_length, cfg.spec_upsample, cfg.spec_dim, cfg.spec_hidden, cfg.spec_layers, cfg.latent_dim),
             SpectralDecoder(cfg.latent_dim, cfg.hop_length, cfg.spec_upsample, cfg.spec_dim, cfg.spec_hidden, cfg.spec_layers))

@@ -45,6 +45,11 @@ class DualCodecConfig:
     code_dim: int = 8
     bypass_prob: float = 0.125
     dead_code_after: int = 20
+    # "reference": behave as the reference DualCodec package (dualcodec 0.4.2), so its published weights load
+    # (codec.reference): causal ConvNeXt semantic branch without layer scale whose decoder output (ssl.dim) is the
+    # semantic latent, raw codebook rows, no output padding when upsampling, its Snake numerics, torchaudio's
+    # resampler, w2v-BERT features with its padding/attention mask, F-1 frames for F frames' worth of samples
+    compat: str = "none"
 
     @property
     def frame_rate(self) -> float:
@@ -73,6 +78,13 @@ class DualCodecConfig:
             raise ValueError(f"semantic_mode must be dual, distill or none, got {self.semantic_mode!r}")
         if self.hop_length % 480:
             raise ValueError(f"hop_length {self.hop_length} must be a multiple of 480 (the SSL's 50 Hz at 24 kHz)")
+        if self.compat not in ("none", "reference"):
+            raise ValueError(f"compat must be 'none' or 'reference', got {self.compat!r}")
+        if self.compat == "reference" and (self.stream, self.semantic_mode) != ("dac", "dual"):
+            raise ValueError("compat 'reference' needs stream 'dac' and semantic_mode 'dual' (the reference's layout)")
+        if self.compat == "reference" and self.ssl.dim != self.latent_dim:
+            raise ValueError(f"compat 'reference': the semantic decoder's output is the latent, so ssl.dim ({self.ssl.dim}) "
+                             f"must equal latent_dim ({self.latent_dim})")
         return self
 
     def to_dict(self) -> dict:
@@ -118,6 +130,10 @@ PRESETS = {
     "tiny-25hz": lambda: _preset(hop_length=960, stream="spectral", latent_dim=256, spec_dim=256, spec_layers=4, spec_hidden=768,
                                  spec_upsample=4, ssl=_offline_teacher(), semantic_dim=256, semantic_layers=2, semantic_hidden=768,
                                  semantic_codebook_size=1024, n_acoustic=7, acoustic_codebook_size=1024),
+    # the reference package's layout and numerics (dualcodec 0.4.2), for its published weights (codec.reference)
+    "reference-12hz": lambda: _preset(compat="reference"),
+    "reference-25hz": lambda: _preset(compat="reference", hop_length=960, encoder_dim=64, encoder_rates=[4, 5, 6, 8], n_acoustic=11,
+                                      acoustic_codebook_size=1024),
     # the paper's waveform stream at tiny size, to compare the two acoustic streams on a CPU
     "tiny-12hz-dac": lambda: _preset(hop_length=1920, stream="dac", latent_dim=256, encoder_dim=8, encoder_rates=[4, 5, 6, 8, 2],
                                      decoder_dim=512, ssl=_offline_teacher(), semantic_dim=256, semantic_layers=2, semantic_hidden=768,
@@ -141,4 +157,4 @@ def random_teacher_like(cfg: DualCodecConfig) -> SSLConfig:
     """A random SSL config of the same feature size, so sizes can be reported without downloading the teacher."""
     key = {"whisper": "d_model", "w2v-bert": "hidden_size", "hf": "hidden_size"}[cfg.ssl.kind]
     extra = {"num_hidden_layers": 1} if cfg.ssl.kind != "whisper" else {"encoder_layers": 1}
-    return SSLConfig(kind=cfg.ssl.kind, source="random", layer=-1, config={key: cfg.ssl.dim, **extra})
+    return SSLConfig(kind=cfg.ssl.kind, source="random", layer=-1, config={key: cfg.ssl.dim, **extra}, dim=cfg.ssl.dim)

@@ -81,11 +81,28 @@ class TeacherCache:
         return feats
 
     def fill(self, paths: list[str]) -> int:
-        """Compute the features of every file not cached yet (progress bar); returns how many were computed."""
-        todo = [p for p in paths if not self.file(p).is_file()]
+        """Compute the features of every file not cached yet (progress bar); returns how many were computed.
+        Unreadable files are left out (one line says how many): training skips them (data.robust)."""
+        from data.audio import AudioError
+
+        todo, bad = [], []
+        for p in paths:
+            try:
+                if not self.file(p).is_file():
+                    todo.append(p)
+            except OSError:  # (a missing file has no key)
+                bad.append(p)
+        done = 0
         for p in tqdm(todo, desc="teacher features", unit="utt", file=sys.stderr, disable=None if todo else True):
-            self.get(p)
-        return len(todo)
+            try:
+                self.get(p)
+                done += 1
+            except (AudioError, OSError):
+                bad.append(p)
+        if bad:
+            print(f"teacher features: {len(bad)} unreadable file(s) left out ({', '.join(map(str, bad[:3]))}"
+                  f"{', ...' if len(bad) > 3 else ''})", file=sys.stderr)
+        return done
 
     @staticmethod
     def slice(feats: torch.Tensor, start: int, length: int, sample_rate: int) -> torch.Tensor:

@@ -5,6 +5,10 @@ nearest L2-normalized codebook entry, and projects the entry back to ``D``. Grad
 straight through. Collapse prevention: codes unused for ``dead_after`` steps (counted in
 training) are restarted on random recent encoder outputs. Per-layer usage is tracked
 (``perplexity_usage``) so training can log it.
+
+``raw=True`` (the reference DualCodec / DAC): the code search is the same (nearest normalized entry, written
+as DAC writes the distance), but the looked-up entry is the raw codebook row and the straight-through
+estimate and losses use the unnormalized projection.
 """
 from __future__ import annotations
 
@@ -15,9 +19,10 @@ from torch.nn.utils.parametrizations import weight_norm
 
 
 class FactorizedVQ(nn.Module):
-    def __init__(self, dim: int, codebook_size: int, code_dim: int = 8, dead_after: int = 20, out_dim: int | None = None):
+    def __init__(self, dim: int, codebook_size: int, code_dim: int = 8, dead_after: int = 20, out_dim: int | None = None,
+                 raw: bool = False):
         super().__init__()
-        self.codebook_size, self.code_dim, self.dead_after = codebook_size, code_dim, dead_after
+        self.codebook_size, self.code_dim, self.dead_after, self.raw = codebook_size, code_dim, dead_after, raw
         self.in_proj = weight_norm(nn.Conv1d(dim, code_dim, 1))
         self.out_proj = weight_norm(nn.Conv1d(code_dim, out_dim or dim, 1))
         self.codebook = nn.Embedding(codebook_size, code_dim)
@@ -30,10 +35,15 @@ class FactorizedVQ(nn.Module):
         """``z_e: [B, d, F]`` -> nearest code ids ``[B, F]`` (cosine, i.e. L2 on normalized vectors)."""
         enc = F.normalize(z_e.transpose(1, 2).reshape(-1, self.code_dim), dim=-1)
         cb = F.normalize(self.codebook.weight, dim=-1)
+        if self.raw:  # the same nearest entry, with the reference's rounding (squared distance, first maximum)
+            dist = enc.pow(2).sum(1, keepdim=True) - 2 * enc @ cb.t() + cb.pow(2).sum(1, keepdim=True).t()
+            return (-dist).max(1)[1].view(z_e.shape[0], z_e.shape[2])
         return (enc @ cb.t()).argmax(-1).view(z_e.shape[0], z_e.shape[2])
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
-        """``codes: [B, F]`` -> normalized code vectors ``[B, d, F]``."""
+        """``codes: [B, F]`` -> normalized code vectors ``[B, d, F]`` (``raw``: the codebook rows as they are)."""
+        if self.raw:
+            return self.codebook(codes).transpose(1, 2)
         return F.normalize(self.codebook(codes), dim=-1).transpose(1, 2)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
@@ -50,7 +60,7 @@ class FactorizedVQ(nn.Module):
     def _quantize(self, z_e: torch.Tensor):
         codes = self._codes(z_e.detach())
         z_q = self.lookup(codes)
-        z_n = F.normalize(z_e, dim=1)
+        z_n = z_e if self.raw else F.normalize(z_e, dim=1)
         commit = F.mse_loss(z_n, z_q.detach(), reduction="none").mean((1, 2))
         cb_loss = F.mse_loss(z_q, z_n.detach(), reduction="none").mean((1, 2))
         z_q = z_n + (z_q - z_n).detach()  # straight-through
@@ -70,7 +80,8 @@ class FactorizedVQ(nn.Module):
         if dead.numel():
             pool = z_e.transpose(1, 2).reshape(-1, self.code_dim)
             pick = pool[torch.randint(0, pool.shape[0], (dead.numel(),), device=pool.device)]
-            self.codebook.weight.data[dead] = F.normalize(pick, dim=-1).to(self.codebook.weight.dtype)
+            pick = pick if self.raw else F.normalize(pick, dim=-1)  # raw lookup: restart on the projections as they are
+            self.codebook.weight.data[dead] = pick.to(self.codebook.weight.dtype)
             self.steps_unused[dead] = 0
 
     def perplexity_usage(self) -> float:
@@ -91,9 +102,9 @@ class ResidualVQ(nn.Module):
     """
 
     def __init__(self, dim: int, n: int, codebook_size: int, code_dim: int = 8, dropout: bool = True,
-                 min_keep: int = 1, bypass: float = 0.0, dead_after: int = 20):
+                 min_keep: int = 1, bypass: float = 0.0, dead_after: int = 20, raw: bool = False):
         super().__init__()
-        self.layers = nn.ModuleList([FactorizedVQ(dim, codebook_size, code_dim, dead_after) for _ in range(n)])
+        self.layers = nn.ModuleList([FactorizedVQ(dim, codebook_size, code_dim, dead_after, raw=raw) for _ in range(n)])
         self.dropout, self.min_keep, self.bypass = dropout, min_keep, bypass
 
     def __len__(self) -> int:

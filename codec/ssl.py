@@ -31,14 +31,18 @@ class SSLConfig:
 
 
 class SSLFrontEnd(nn.Module):
-    """``forward(wav16k [B, T]) -> (feats [B, dim, F50])``, frozen, normalized."""
+    """``forward(wav16k [B, T]) -> (feats [B, dim, F50])``, frozen, normalized.
+
+    ``reference=True`` (w2v-BERT): the fbank front end as ``facebook/w2v-bert-2.0`` ships it (padding value 1)
+    and its attention mask passed to the model, as the reference DualCodec does (it matters when the fbank
+    frame count is odd: the last frame is padded and masked)."""
 
     sample_rate = 16000
     frame_rate = 50
 
-    def __init__(self, cfg: SSLConfig):
+    def __init__(self, cfg: SSLConfig, reference: bool = False):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.reference = cfg, reference
         self.model = _build(cfg)
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -49,7 +53,8 @@ class SSLFrontEnd(nn.Module):
         if cfg.kind == "w2v-bert":
             from transformers import SeamlessM4TFeatureExtractor
 
-            self.fbank = SeamlessM4TFeatureExtractor()
+            # facebook/w2v-bert-2.0's preprocessor_config.json: padding value 1 (stride 2, 80 bins: the defaults)
+            self.fbank = SeamlessM4TFeatureExtractor(padding_value=1.0) if reference else SeamlessM4TFeatureExtractor()
 
     def train(self, mode: bool = True):  # the teacher is always in eval mode
         super().train(mode)
@@ -80,7 +85,8 @@ class SSLFrontEnd(nn.Module):
             h = self._whisper(wav16k)
         elif self.cfg.kind == "w2v-bert":
             feats = self.fbank([w.cpu().numpy() for w in wav16k], sampling_rate=16000, return_tensors="pt", padding=True)
-            out = self.model(feats["input_features"].to(wav16k.device), output_hidden_states=True)
+            mask = feats["attention_mask"].to(wav16k.device) if self.reference else None
+            out = self.model(feats["input_features"].to(wav16k.device), attention_mask=mask, output_hidden_states=True)
             h = out.hidden_states[self.cfg.layer]
         else:
             out = self.model(wav16k, output_hidden_states=True)

@@ -22,6 +22,7 @@ from codec.model import DualCodec
 from data.audio import load_audio
 from data.checkpoint import load_state, resolve_checkpoint
 from data.manifest import read_manifest
+from data.robust import BadFileLog, SkipUnreadable
 from training.loop import TrainConfig
 
 # the paper's weights; "complex" (phase-aware complex-STFT loss, ours) is off by default
@@ -47,6 +48,9 @@ class CodecTrainConfig:
     # a folder for the frozen teacher's features, computed once per whole utterance and sliced for each
     # crop (crops then start on the codec's frame grid); null: run the teacher on every crop
     teacher_cache: str | None = None
+    # unreadable training files are skipped (each said once, listed in <out_dir>/bad_files.txt); more than
+    # this fraction of the manifest unreadable stops the training
+    max_bad_fraction: float = 0.01
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -134,6 +138,8 @@ class CodecTask:
         seg = int(self.cfg.segment_seconds * self.codec.sample_rate)
         ds = CropDataset(self.train_paths, self.codec.sample_rate, seg, seed, epoch, self.cache,
                          self.codec.cfg.hop_length if self.cache else 1)
+        bad = BadFileLog(Path(self.cfg.train.out_dir) / "bad_files.txt", self.train_paths, self.cfg.max_bad_fraction)
+        ds = SkipUnreadable(ds, bad, self.train_paths)  # an unreadable file: the next item instead (resume stays exact)
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=True, drop_last=len(ds) >= self.cfg.batch_size,
                           generator=g, num_workers=0)
@@ -205,23 +211,10 @@ def model_config(model: str | dict) -> DualCodecConfig:
 def reconstruction_metrics(ref: np.ndarray, hyp: np.ndarray, sr: int, mel_loss: MultiScaleMelLoss) -> dict[str, float]:
     """Mel distance (the training loss's measure), STOI and PESQ-wb (16 kHz) when installed."""
     from data.audio import resample
+    from data.features import validation_metrics
 
-    out = {"mel": float(mel_loss(torch.from_numpy(hyp)[None, None], torch.from_numpy(ref)[None, None]))}
-    r16, h16 = resample(ref, sr, 16000), resample(hyp, sr, 16000)
-    try:
-        from pystoi import stoi
-
-        out["stoi"] = float(stoi(r16, h16, 16000))
-    except ImportError:
-        pass
-    try:
-        from pesq import pesq
-
-        out["pesq"] = float(pesq(16000, r16, h16, "wb"))
-    except ImportError:
-        pass
-    except Exception:
-        out["pesq"] = float("nan")
+    out = validation_metrics(resample(ref, sr, 16000), resample(hyp, sr, 16000))
+    out["mel"] = float(mel_loss(torch.from_numpy(hyp)[None, None], torch.from_numpy(ref)[None, None]))
     return out
 
 

@@ -167,7 +167,18 @@ def load_codes(manifest: str | os.PathLike, u: Utterance) -> np.ndarray:
     if not u.extra.get("codes"):
         raise ValueError(f"{manifest}: utterance {u.id} has no 'codes' (run dualtts extract-tokens first)")
     p = Path(u.extra["codes"])
-    return np.load(p if p.is_absolute() else Path(manifest).parent / p, allow_pickle=False).astype(np.int64)
+    p = p if p.is_absolute() else Path(manifest).parent / p
+    try:
+        codes = np.load(p, allow_pickle=False)
+    except FileNotFoundError:
+        raise ManifestError(f"{manifest}: utterance {u.id}: codes file {p} not found (run dualtts extract-tokens again)") from None
+    except (OSError, ValueError, EOFError) as e:  # truncated, empty, not .npy, pickled
+        raise ManifestError(f"{manifest}: utterance {u.id}: codes file {p} is unreadable ({' '.join(str(e).split()) or type(e).__name__}); "
+                            "run dualtts extract-tokens again") from None
+    if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
+        raise ManifestError(f"{manifest}: utterance {u.id}: codes file {p} holds {codes.dtype} {list(codes.shape)}, "
+                            "expected integer codes [layers, frames]")
+    return codes.astype(np.int64)
 
 
 def read_codes(manifest: str | os.PathLike) -> tuple[list[Utterance], list[np.ndarray]]:

@@ -16,7 +16,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home (bef
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from demo.engine import CODEC_MAX_SECONDS, DemoEngine  # noqa: E402
+from demo.engine import CODEC_MAX_SECONDS, MAX_TEXT_CHARS, MAX_UPLOAD_MB, PROMPT_MAX_SECONDS, DemoEngine  # noqa: E402
+
+MAX_QUEUE = 16  # requests waiting for the model beyond the one running; more are refused ("queue is full")
 
 TITLE = "DualTTS demo"
 
@@ -95,9 +97,11 @@ def build_app(engine: DemoEngine | None = None) -> gr.Blocks:
         with gr.Tab("Text to speech"):
             with gr.Row():
                 with gr.Column():
-                    text = gr.Textbox(label="Text", lines=4, placeholder="What to say (English).", elem_id="tts-text")
+                    text = gr.Textbox(label=f"Text (up to {MAX_TEXT_CHARS} characters)", lines=4, max_length=MAX_TEXT_CHARS,
+                                      placeholder="What to say (English).", elem_id="tts-text")
                     prompt = gr.Audio(sources=["upload", "microphone"], type="filepath", elem_id="tts-prompt",
-                                      label="Voice prompt, 0.5 to 15 s" + (" (empty: the model's default voice)" if default_voice else ""))
+                                      label=f"Voice prompt, 0.5 to {PROMPT_MAX_SECONDS:g} s, up to {MAX_UPLOAD_MB} MB"
+                                      + (" (empty: the model's default voice)" if default_voice else ""))
                     prompt_text = gr.Textbox(label="Prompt transcript (optional: empty = transcribed by the offline ASR)",
                                              lines=2, elem_id="tts-prompt-text")
                     with gr.Accordion("Sampling", open=False):
@@ -114,8 +118,8 @@ def build_app(engine: DemoEngine | None = None) -> gr.Blocks:
             run.click(functools.partial(tts_handler, engine), [text, prompt, prompt_text, seed, temperature, top_p, top_k, steps,
                                                                cfg_scale], [out, stats], api_name="synthesize")
         with gr.Tab("Codec"):
-            gr.Markdown(f"Encode audio (up to {CODEC_MAX_SECONDS:g} s) with the model's codec and decode only its first "
-                        "layers: layer 1 is the semantic layer the LM writes; the rest add acoustic detail.")
+            gr.Markdown(f"Encode audio (up to {CODEC_MAX_SECONDS:g} s, {MAX_UPLOAD_MB} MB) with the model's codec and decode "
+                        "only its first layers: layer 1 is the semantic layer the LM writes; the rest add acoustic detail.")
             with gr.Row():
                 with gr.Column():
                     audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Audio", elem_id="codec-in")
@@ -131,11 +135,15 @@ def build_app(engine: DemoEngine | None = None) -> gr.Blocks:
 
 
 def launch(model: str | None = None, device: str = "auto", host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           block: bool = True) -> gr.Blocks:
-    """Serve the demo; one request runs at a time (the engine's lock guards the model across the two pages).
-    ``block=False`` returns once the server is up (tests); ``app.close()`` stops it."""
+           block: bool = True, max_queue: int = MAX_QUEUE) -> gr.Blocks:
+    """Serve the demo; one request runs at a time (the engine's lock guards the model across the two pages), at
+    most ``max_queue`` more wait, later ones are refused at once ("queue is full"); uploads over
+    :data:`~demo.engine.MAX_UPLOAD_MB` are refused by gradio. ``block=False`` returns once the server is up
+    (tests); ``app.close()`` stops it."""
+    if max_queue < 1:
+        raise ValueError(f"max_queue: {max_queue}, at least 1")
     app = build_app(DemoEngine(model, device))
-    app.queue(default_concurrency_limit=1)
+    app.queue(default_concurrency_limit=1, max_size=max_queue)
     app.launch(server_name=host, server_port=port, share=share, ssr_mode=False, prevent_thread_lock=not block,
-               show_error=True, quiet=not block)
+               show_error=True, quiet=not block, max_file_size=f"{MAX_UPLOAD_MB}mb")
     return app

@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 
 CODEC_MAX_SECONDS = 30.0  # longest upload the codec page takes (one forward pass, no chunking)
+PROMPT_MAX_SECONDS = 15.0  # longest voice prompt
+MAX_TEXT_CHARS = 1000  # longest text one request may synthesize (the CLI takes more, a shared page should not)
+MAX_UPLOAD_MB = 20  # largest audio file the pages take (also gradio's upload limit, see demo.app.launch)
 
 
 @dataclass
@@ -36,6 +39,31 @@ class Reconstruction:
     layers: int
     kbps: float
     wall_s: float
+
+
+def check_upload(path: str) -> None:
+    """Refuse an audio file over :data:`MAX_UPLOAD_MB` (a request that did not come through gradio's upload
+    limit), with one line; a missing file is left to :func:`data.audio.load_audio` to report."""
+    from data.audio import AudioError
+
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return
+    if size > MAX_UPLOAD_MB * 1024 * 1024:
+        raise AudioError(path, f"too big: {size / 2**20:.1f} MB, at most {MAX_UPLOAD_MB} MB")
+
+
+def check_prompt(path: str, max_seconds: float = PROMPT_MAX_SECONDS) -> None:
+    """Size and duration of a voice prompt from its header, before the request waits for the model."""
+    from data.audio import AudioError, audio_info
+
+    check_upload(path)
+    if not Path(path).is_file() or Path(path).stat().st_size == 0:
+        return  # load_audio says "file not found" / "empty file"
+    sr, frames, _ = audio_info(path)
+    if frames / max(sr, 1) > max_seconds:
+        raise AudioError(path, f"too long: {frames / sr:.1f} s, at most {max_seconds:g} s allowed for a voice prompt")
 
 
 def bitrate_kbps(frame_rate: float, codebook_sizes: list[int], layers: int) -> float:
@@ -93,15 +121,20 @@ class DemoEngine:
         text = (text or "").strip()
         if not text:
             raise TextError("text", "nothing to say: the text is empty")
+        if len(text) > MAX_TEXT_CHARS:
+            raise TextError("text", f"too long: {len(text)} characters, at most {MAX_TEXT_CHARS} in the demo")
         prompt_text = (prompt_text or "").strip() or None
         if prompt is None and prompt_text is not None:
             raise ValueError("a prompt transcript was given without prompt audio")
+        if prompt is not None:
+            check_prompt(prompt)
         with self.lock:
             t0 = time.perf_counter()
             fresh = self._tts is None
             tts = self.synthesizer()
             load_s = time.perf_counter() - t0 if fresh else None
-            wav = tts(text, prompt, prompt_text, seed=int(seed), steps=int(steps), cfg_scale=float(cfg_scale), **sampling)
+            wav = tts(text, prompt, prompt_text, seed=int(seed), steps=int(steps), cfg_scale=float(cfg_scale),
+                      max_prompt_seconds=PROMPT_MAX_SECONDS, **sampling)
             stats = dict(tts.stats)
         if wav.size == 0:
             raise ValueError("the model produced no audio for this text (try another seed)")
@@ -116,6 +149,7 @@ class DemoEngine:
 
         if not path:
             raise ValueError("no audio given: upload or record some")
+        check_upload(path)
         with self.lock:
             tts = self.synthesizer()
             tok = tts.tokenizer

@@ -8,6 +8,8 @@
     dualtts train codec|lm|flow|nar --config YAML [key=value ...]
     dualtts synthesize --text "..." --out out.wav | lm-states | lm-generate | flow-generate
     dualtts demo [--model DIR]                     (the web demo, gradio)
+    dualtts bench [--quick]                        (codec, LM, acoustic stage and end-to-end speed: JSON + report)
+    dualtts download --corpus libritts|libritts-r --subsets ... --out DIR
     dualtts finetune --data DIR_OR_CSV --out DIR    (the default model fine-tuned on your clips: DIR/model)
 Each job's commands live in one module of ``dualtts/commands/``.
 

@@ -190,8 +190,8 @@ class FlowTask:
 
     def validate(self, accelerator, writer, step: int) -> dict[str, float]:
         """Latent loss at fixed t (0.25/0.5/0.75, fixed noise and prompts); for ``val_utterances``
-        utterances sampled with a prompt from another utterance of the speaker: mel distance to the
-        original audio and (with resemblyzer installed) speaker similarity."""
+        utterances sampled with a prompt from another utterance of the speaker: against the original audio,
+        mel distance, STOI, PESQ and speaker similarity (data.features.validation_metrics)."""
         if not self.val_codes:
             return {}
         flow = accelerator.unwrap_model(self.model)
@@ -213,13 +213,13 @@ class FlowTask:
 
     def _decoded_metrics(self, flow, writer, step) -> dict[str, float]:
         from data.audio import load_audio, resample
-        from data.features import mel_l1
+        from data.features import validation_metrics
 
         by_spk = defaultdict(list)
         for i, u in enumerate(self.val_utts):
             by_spk[u.speaker].append(i)
         pairs = [(ix[0], ix[1]) for ix in by_spk.values() if len(ix) > 1][: self.cfg.val_utterances]
-        mels, refs, hyps = [], [], []
+        res: dict[str, list[float]] = defaultdict(list)
         sr = self.tokenizer.sample_rate
         for n, (i, j) in enumerate(pairs):
             u = self.val_utts[i]
@@ -229,22 +229,11 @@ class FlowTask:
             wav = fill_utterance(flow, self.tokenizer, self.val_codes[i][0], self.val_codes[j], prompt_seconds=3.0,
                                  steps=self.cfg.val_steps, cond=cond)[0, 0].float().cpu().numpy()
             ref, _ = load_audio(u.audio, sr, max_seconds=60)
-            r16, h16 = resample(ref, sr, 16000), resample(wav, sr, 16000)
-            mels.append(mel_l1(r16, h16))
-            refs.append(r16)
-            hyps.append(h16)
+            for k, v in validation_metrics(resample(ref, sr, 16000), resample(wav, sr, 16000), sim=True).items():
+                res[k].append(v)
             if writer is not None and n < 2:
                 writer.add_audio(f"val/{u.id}", torch.from_numpy(wav)[None].clamp(-1, 1), step, sample_rate=sr)
-        out = {"mel": float(np.mean(mels))} if mels else {}
-        try:
-            from resemblyzer import VoiceEncoder, preprocess_wav
-        except ImportError:
-            return out
-        enc = getattr(self, "_voice", None) or VoiceEncoder("cpu", verbose=False)
-        self._voice = enc
-        sims = [float(np.dot(enc.embed_utterance(preprocess_wav(r, 16000)), enc.embed_utterance(preprocess_wav(h, 16000))))
-                for r, h in zip(refs, hyps)]
-        return {**out, "sim": float(np.mean(sims))} if sims else out
+        return {k: float(np.nanmean(v)) for k, v in res.items()}
 
     def save_extra(self, folder: Path) -> None:
         self.acc.unwrap_model(self.model).save_pretrained(folder / "flow")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install DualTTS into a virtual environment (default .venv, override with VENV=...).
 #   --eval    evaluation metrics (faster-whisper + offline Whisper models, resemblyzer, DNSMOS, PESQ, STOI)
-#   --dev     test tools (pytest; selenium and the --demo packages, for the web demo's browser test)
+#   --dev     test tools (pytest; selenium and the --demo packages, for the web demo's browser test; the
+#             reference dualcodec package without its dependencies, for the parity test)
 #   --demo    the web demo, `dualtts demo` (gradio)
 #   --voices  every speech engine for the offline corpus maker (recipes/setup_voices.sh)
 # System packages: espeak-ng (phonemizer and the corpus maker), and with --dev chromium + chromium-driver
@@ -57,6 +58,8 @@ if [ "$EVAL" = 1 ]; then
 fi
 [ "$DEMO" = 1 ] && $PIP -r requirements-demo.txt
 [ "$DEV" = 1 ] && $PIP -r requirements-dev.txt  # (includes requirements-demo.txt)
+# the reference DualCodec, for tests/test_reference_parity.py: its code only (the test stands in for its imports)
+[ "$DEV" = 1 ] && $PIP --no-deps "dualcodec==0.4.2"
 $PIP --no-deps -e .
 if [ "$VOICES" = 1 ]; then
   PYTHON="$PY" bash recipes/setup_voices.sh

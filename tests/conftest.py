@@ -109,8 +109,9 @@ def assert_resume_is_exact(load_config, task_cls, make_yaml) -> None:
 
     full = load_config(make_yaml("full"))
     Trainer(full.train, task_cls(full)).fit(resume=False)
-    half = load_config(make_yaml("half", save_every=0))
-    Trainer(half.train, task_cls(half)).fit(resume=False, until=3)  # interrupted after step 3
+    half = load_config(make_yaml("half", save_every=0, stop_at=3))  # stopped after step 3 (train.stop_at)
+    assert Trainer(half.train, task_cls(half)).fit(resume=False)["step"] == 3
+    half.train.stop_at = None
     assert Trainer(half.train, task_cls(half)).fit(resume=True)["step"] == 4
     a_dir, b_dir = Path(full.train.out_dir) / "checkpoints" / "step-4", Path(half.train.out_dir) / "checkpoints" / "step-4"
     files = sorted(p.name for p in a_dir.glob("*.safetensors"))

@@ -39,6 +39,7 @@ from tqdm import tqdm
 class TrainConfig:
     out_dir: str = "exp/run"
     max_steps: int = 1000
+    stop_at: int | None = None         # stop after this step; the lr schedule still spans max_steps (a schedule cut short)
     lr: float = 1e-4
     betas: tuple[float, float] = (0.8, 0.9)
     weight_decay: float = 0.0
@@ -144,9 +145,9 @@ class Trainer:
         return float(norm) if norm is not None else float("nan")
 
     def fit(self, resume: bool = True, until: int | None = None) -> dict:
-        """Train to ``max_steps`` (or stop early at step ``until``, as an interruption would)."""
+        """Train to ``max_steps`` (or stop early at step ``until`` / ``stop_at``, as an interruption would)."""
         acc, cfg = self.accelerator, self.cfg
-        stop = min(cfg.max_steps, until or cfg.max_steps)
+        stop = min(cfg.max_steps, until or cfg.stop_at or cfg.max_steps)
         if resume:
             self.load_latest()
         if acc.is_main_process:

@@ -5,6 +5,11 @@ Layout (what :func:`data.corpora.libritts.read_libritts` reads)::
     OUT/train-synth/<speaker>/<chapter>/<speaker>_<chapter>_<nnnnnn>_000000.wav  (16-bit mono, 24 kHz)
     OUT/train-synth/<speaker>/<chapter>/<...>.normalized.txt  and  .original.txt
     OUT/test-synth/...                                                         (held-out speakers)
+
+Or, with ``layout="libritts"``, LibriTTS's own subset names: ``OUT/train-clean-100`` (training speakers),
+``OUT/dev-clean`` (``dev_speakers`` of them) and ``OUT/test-clean`` (the held-out ones), e.g. to dry-run
+``recipes/libritts/run.sh``. Always::
+
     OUT/SPEAKERS.tsv   speaker, engine, voice, gender, accent, group, heldout, subset
     OUT/corpus.json    the settings and voices; a re-run with the same ones resumes, others are refused
 
@@ -33,6 +38,8 @@ from data.text import normalize_text
 
 SPEAKER_FIELDS = ("speaker", "engine", "voice", "gender", "accent", "group", "heldout", "subset")
 TRAIN_SUBSET, TEST_SUBSET = "train-synth", "test-synth"
+LAYOUTS = {"synth": {"train": TRAIN_SUBSET, "test": TEST_SUBSET},
+           "libritts": {"train": "train-clean-100", "dev": "dev-clean", "test": "test-clean"}}
 FIRST_SPEAKER_ID = 9000
 CHAPTER = "1"
 
@@ -53,6 +60,8 @@ class CorpusSpec:
     text: str = "harvard"           # harvard | mixed (Harvard + `generated` grammar sentences)
     generated: int = 0              # grammar sentences added by text="mixed"
     heldout_sentences: int = 0      # Harvard sentences only the held-out speakers say (unseen text in test)
+    layout: str = "synth"           # subset folder names: synth (train-synth, test-synth) | libritts (train-clean-100, ...)
+    dev_speakers: int = 0           # layout libritts: training-voice speakers put in dev-clean instead
 
 
 def assign_sentences(spec: CorpusSpec, rows: list[dict]) -> dict[str, list[str]]:
@@ -128,14 +137,25 @@ def pick_heldout(voices: list[Voice], k: int, seed: int) -> set[str]:
     return held
 
 
-def speaker_table(voices: list[Voice], held: set[str]) -> list[dict]:
+def speaker_table(voices: list[Voice], held: set[str], layout: str = "synth", dev_speakers: int = 0) -> list[dict]:
+    """One row per voice. ``dev_speakers`` (layout libritts): the last non-held-out voices go to the dev subset."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    names = LAYOUTS[layout]
+    rest = [v.key for v in voices if v.key not in held]
+    if dev_speakers and "dev" not in names:
+        raise ValueError(f"dev speakers need a layout with a dev subset (libritts), not {layout!r}")
+    if dev_speakers < 0 or (dev_speakers and dev_speakers >= len(rest)):
+        raise ValueError(f"dev_speakers must be in [0, {len(rest) - 1}]: {len(rest)} voice(s) are not held out "
+                         "and at least one must stay in training")
+    dev = set(rest[len(rest) - dev_speakers:]) if dev_speakers else set()
     rows = []
     for i, v in enumerate(voices):
         h = v.key in held
         rows.append({
             "speaker": str(FIRST_SPEAKER_ID + i), "engine": v.engine, "voice": v.key.split(":", 1)[1],
             "gender": v.gender, "accent": v.accent, "group": v.group, "heldout": "1" if h else "0",
-            "subset": TEST_SUBSET if h else TRAIN_SUBSET,
+            "subset": names["test"] if h else names["dev"] if v.key in dev else names["train"],
         })
     return rows
 
@@ -186,13 +206,15 @@ def make_corpus(spec: CorpusSpec, log=print) -> dict:
                          f"({', '.join(sorted({v.engine for v in voices}))}); install more with recipes/setup_voices.sh")
     voices = pick_voices(voices, n_speakers)
     held = pick_heldout(voices, spec.holdout, spec.seed)
-    rows = speaker_table(voices, held)
+    rows = speaker_table(voices, held, spec.layout, spec.dev_speakers)
     sentences = assign_sentences(spec, rows)
     out = Path(spec.out)
     out.mkdir(parents=True, exist_ok=True)
     recipe = {"seed": spec.seed, "utterances": spec.utterances, "sample_rate": spec.sample_rate, "speakers": rows}
     if spec.text != "harvard" or spec.heldout_sentences:
         recipe.update(text=spec.text, generated=spec.generated, heldout_sentences=spec.heldout_sentences)
+    if spec.layout != "synth":  # corpora made before this option resume unchanged
+        recipe.update(layout=spec.layout, dev_speakers=spec.dev_speakers)
     recipe_path = out / "corpus.json"
     if recipe_path.is_file() and json.loads(recipe_path.read_text(encoding="utf-8")) != recipe:
         raise ValueError(f"{out}: holds a corpus made with other settings or voices (see {recipe_path.name}); "

@@ -75,6 +75,8 @@ def cmd_decode(a) -> int:
     if a.layers:
         c = c[:, : a.layers]
     wav = decode_chunked(codec, c, length=length)[0, 0].cpu().numpy()
+    if len(wav) < length:  # a codec that drops the tail (the official DualCodec: F-1 frames): silence, as long as the input
+        wav = np.pad(wav, (0, length - len(wav)))
     save_audio(a.output, wav, codec.sample_rate)
     print(f"{a.input} -> {a.output}: {len(wav) / codec.sample_rate:.2f} s from {c.shape[1]} layer(s)")
     return 0

@@ -18,13 +18,19 @@ def add_device(p) -> None:
 
 
 def add_tokenizer(p, required: bool = False, what: str = "") -> None:
-    """``--tokenizer`` / ``--codec``: dualcodec:PATH (or just PATH), mimi:ID, encodec:ID."""
+    """``--tokenizer`` / ``--codec``: dualcodec:PATH (or just PATH; ``amphion/dualcodec:12hz`` | ``:25hz``: the official
+    weights), mimi:ID, encodec:ID."""
     p.add_argument("--tokenizer", "--codec", dest="tokenizer", required=required, default=None if required else DEFAULT_CODEC,
-                   help=f"dualcodec:PATH (or PATH) | mimi:ID | encodec:ID{what}" + ("" if required else "; default: the shipped model's codec"))
+                   help=f"dualcodec:PATH (or PATH; amphion/dualcodec:12hz|25hz: the official weights) | mimi:ID | encodec:ID{what}"
+                   + ("" if required else "; default: the shipped model's codec"))
+
+
+TOKENIZER_KINDS = ("dualcodec", "mimi", "encodec")
 
 
 def tokenizer_spec(spec: str) -> str:
-    return spec if ":" in spec else f"dualcodec:{spec}"
+    """``KIND:WHERE`` as given; anything else (a path, ``amphion/dualcodec:12hz``) is a DualCodec."""
+    return spec if spec.partition(":")[0] in TOKENIZER_KINDS else f"dualcodec:{spec}"
 
 
 def open_tokenizer(spec: str, device):

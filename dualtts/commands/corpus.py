@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from data.corpora import read_csv_folder, read_hf_dataset, read_libritts
+from data.corpora import download_libritts, read_csv_folder, read_hf_dataset, read_libritts
+from data.corpora.libritts import LIBRITTS_R_URL, LIBRITTS_URL, SUBSETS
 from data.corpus_maker import available_voices, CorpusSpec, engine_available, ENGINES, make_corpus
 from data.corpus_maker.engines import INSTALL_HINT
 from data.prepare import prepare_manifests
@@ -36,7 +37,8 @@ def cmd_make_corpus(a) -> int:
         raise SystemExit("error: --out is required")
     spec = CorpusSpec(out=Path(a.out), speakers=a.speakers, utterances=a.utterances, engines=a.engines,
                       holdout=a.holdout, seed=a.seed, jobs=a.jobs, allow_noncommercial=a.allow_noncommercial,
-                      text=a.text, generated=a.generated, heldout_sentences=a.heldout_sentences)
+                      text=a.text, generated=a.generated, heldout_sentences=a.heldout_sentences, layout=a.layout,
+                      dev_speakers=(1 if a.layout == "libritts" else 0) if a.dev_speakers is None else a.dev_speakers)
     if a.screen_wer is not None:
         from dualtts.voices import regroup, screen_voices
 
@@ -71,9 +73,33 @@ def cmd_prepare(a) -> int:
     for s in skipped[:20]:
         print(f"skipped: {s}", file=sys.stderr)
     root = a.corpus if a.kind == "libritts" else None
+    if a.split_by == "subset" and a.kind != "libritts":
+        raise SystemExit("error: --split-by subset needs --kind libritts (the subset folders)")
     sizes = prepare_manifests(utts, a.out, corpus_root=root, language=a.language, dev_fraction=a.dev_fraction,
-                              test_fraction=a.test_fraction, seed=a.seed)
+                              test_fraction=a.test_fraction, seed=a.seed, split_by=a.split_by)
     print(json.dumps({"out": a.out, **sizes, "skipped": len(skipped)}))
+    return 0
+
+
+def cmd_download(a) -> int:
+    """LibriTTS or LibriTTS-R subsets from openslr into OUT/LibriTTS or OUT/LibriTTS_R. A subset is skipped when
+    a previous download finished it, or when its folder is there and no archive of ours lies beside it (a copy
+    the user put there): an unpacking that was cut off is done again."""
+    bad = [s for s in a.subsets if s not in SUBSETS]
+    if bad:
+        raise ValueError(f"unknown subset(s) {', '.join(bad)}: expected some of {', '.join(SUBSETS)}")
+    r = a.corpus == "libritts-r"
+    out = Path(a.out)
+    root = out / ("LibriTTS_R" if r else "LibriTTS")
+    present, todo = [], []
+    for s in a.subsets:
+        name = s.replace("-", "_") if r else s  # LibriTTS-R's archives: train_clean_100.tar.gz
+        done = (out / f".{name}.done").exists() or ((root / s).is_dir() and not (out / f"{name}.tar.gz").exists())
+        (present if done else todo).append(s)
+    for s in todo:
+        print(f"downloading {a.corpus} {s} -> {root / s}", file=sys.stderr)
+        download_libritts([s.replace("-", "_") if r else s], out, base_url=LIBRITTS_R_URL if r else LIBRITTS_URL)
+    print(json.dumps({"root": str(root), "downloaded": todo, "present": present}))
     return 0
 
 
@@ -103,6 +129,10 @@ def add_parsers(sub) -> None:
                    help="measure every voice first (ASR WER, pitch, speaker embedding); drop voices above MAX_WER "
                         "and group near-duplicate voices")
     m.add_argument("--screen-model", default="tiny.en", help="ASR model for --screen-wer (tiny.en, base, a folder)")
+    m.add_argument("--layout", choices=["synth", "libritts"], default="synth",
+                   help="subset folders: synth (train-synth, test-synth) or libritts (train-clean-100, dev-clean, "
+                        "test-clean: the held-out speakers), e.g. to dry-run recipes/libritts/run.sh")
+    m.add_argument("--dev-speakers", type=int, default=None, help="--layout libritts: speakers in dev-clean (default 1)")
     m.add_argument("--list-engines", action="store_true", help="show which engines and voices are installed, then exit")
     m.set_defaults(func=cmd_make_corpus)
 
@@ -117,7 +147,17 @@ def add_parsers(sub) -> None:
     pr.add_argument("--dev-fraction", type=float, default=0.05)
     pr.add_argument("--test-fraction", type=float, default=0.05)
     pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--split-by", choices=["speaker", "subset"], default="speaker",
+                    help="speaker: speaker-disjoint random splits (the fractions above); subset: LibriTTS's own, "
+                         "test-* folders -> test, dev-* -> dev, the rest -> train")
     pr.set_defaults(func=cmd_prepare)
+
+    d = sub.add_parser("download", help="download LibriTTS or LibriTTS-R subsets from openslr (resumable)")
+    d.add_argument("--corpus", choices=["libritts", "libritts-r"], default="libritts")
+    d.add_argument("--subsets", type=csv_list, default=["dev-clean", "test-clean", "train-clean-100"],
+                   help=f"comma list from {','.join(SUBSETS)}")
+    d.add_argument("--out", required=True, help="folder to hold LibriTTS/ (or LibriTTS_R/)")
+    d.set_defaults(func=cmd_download)
 
     ph = sub.add_parser("phonemize", help="print the phoneme string of each text")
     ph.add_argument("text", nargs="+")

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data.features import mel_l1
+from data.features import mel_l1, pesq_wb, stoi16
 from dualtts.metrics.common import DEFAULT_SR, AudioLike, Score, check_pairs, to_16k
 
 PESQ_MAX = 4.644  # wideband PESQ of a signal against itself
@@ -22,26 +22,15 @@ def _pair(ref: AudioLike, hyp: AudioLike, sr: int) -> tuple[np.ndarray, np.ndarr
 
 
 def pesq(ref_wavs: Sequence[AudioLike], wavs: Sequence[AudioLike], sample_rate: int = DEFAULT_SR) -> Score:
-    """Wideband PESQ (MOS-LQO, 1.04..4.64) per pair."""
-    from pesq import pesq as _pesq
-
+    """Wideband PESQ (MOS-LQO, 1.04..4.64) per pair (NaN where PESQ finds no utterance)."""
     check_pairs(ref_wavs, wavs, "pesq")
-    items = []
-    for ref, hyp in zip(ref_wavs, wavs):
-        r, h = _pair(ref, hyp, sample_rate)
-        try:
-            items.append(float(_pesq(16000, r, h, "wb")))
-        except Exception:  # no utterance detected, too short: not a score
-            items.append(float("nan"))
-    return Score.of(items)
+    return Score.of([pesq_wb(*_pair(r, h, sample_rate)) for r, h in zip(ref_wavs, wavs)])
 
 
 def stoi(ref_wavs: Sequence[AudioLike], wavs: Sequence[AudioLike], sample_rate: int = DEFAULT_SR, extended: bool = False) -> Score:
     """Short-time objective intelligibility (0..1) per pair."""
-    from pystoi import stoi as _stoi
-
     check_pairs(ref_wavs, wavs, "stoi")
-    return Score.of([float(_stoi(*_pair(r, h, sample_rate), 16000, extended=extended)) for r, h in zip(ref_wavs, wavs)])
+    return Score.of([stoi16(*_pair(r, h, sample_rate), extended=extended) for r, h in zip(ref_wavs, wavs)])
 
 
 def mel_distance(ref_wavs: Sequence[AudioLike], wavs: Sequence[AudioLike], sample_rate: int = DEFAULT_SR) -> Score:

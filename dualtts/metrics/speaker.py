@@ -6,44 +6,14 @@ passed as ``encoder`` (e.g. a WavLM speaker-verification model for users with in
 """
 from __future__ import annotations
 
-import functools
-import threading
 from typing import Callable, Sequence
 
 import numpy as np
 
+from data.features import speaker_embedding
 from dualtts.metrics.common import DEFAULT_SR, AudioLike, Score, check_pairs, to_16k
 
-_lock = threading.Lock()
-
-
-@functools.lru_cache(maxsize=1)
-def _resemblyzer():
-    try:
-        from resemblyzer import VoiceEncoder
-    except ImportError:
-        raise RuntimeError("speaker similarity needs resemblyzer: pip install webrtcvad-wheels && "
-                           "pip install --no-deps resemblyzer==0.1.4") from None
-    return VoiceEncoder("cpu", verbose=False)
-
-
-def embed(wav16k: np.ndarray) -> np.ndarray:
-    """Unit-norm GE2E embedding of a 16 kHz clip."""
-    import torch
-    from resemblyzer import preprocess_wav
-
-    enc = _resemblyzer()
-    threads = torch.get_num_threads()
-    with _lock:
-        torch.set_num_threads(1)  # resemblyzer stalls beside other torch work with more threads
-        try:
-            w = preprocess_wav(wav16k, source_sr=16000)
-            if len(w) < 1600:  # its VAD trimmed nearly everything: fall back to the raw clip
-                w = wav16k
-            e = enc.embed_utterance(w)
-        finally:
-            torch.set_num_threads(threads)
-    return e / (np.linalg.norm(e) + 1e-9)
+embed = speaker_embedding  # unit-norm GE2E embedding of a 16 kHz clip (data.features)
 
 
 def speaker_similarity(

@@ -21,9 +21,9 @@ from common import median_time, run_isolated
 
 
 def _wav(batch: int, seconds: float, sr: int = 24000) -> torch.Tensor:
-    g = torch.Generator().manual_seed(0)
-    t = torch.arange(int(seconds * sr)) / sr
-    return (0.3 * torch.sin(2 * torch.pi * 200 * t) + 0.05 * torch.randn(batch, 1, t.numel(), generator=g)).float()
+    from dualtts.bench import wav
+
+    return wav(batch, seconds, sr)
 
 
 def _dualcodec(preset: str):
@@ -65,25 +65,16 @@ def measure_ssl(kind: str, batch: int, seconds: float, repeats: int) -> dict:
 
 
 def measure_mimi(batch: int, seconds: float, repeats: int) -> dict:
-    from transformers import MimiConfig, MimiModel
+    """Through the Tokenizer adapter, as ``dualtts bench`` measures it (:func:`dualtts.bench.measure_codec`)."""
+    from dualtts.bench import measure_codec
 
-    m = MimiModel(MimiConfig()).eval()
-    x = _wav(batch, seconds)
-    codes = m.encode(x, num_quantizers=8).audio_codes
-    return {"encode_s": median_time(lambda: m.encode(x, num_quantizers=8), repeats),
-            "decode_s": median_time(lambda: m.decode(codes), repeats), "layers": 8,
-            "params_M": round(sum(p.numel() for p in m.parameters()) / 1e6, 1)}
+    return measure_codec("mimi", batch, seconds, repeats)
 
 
 def measure_encodec(batch: int, seconds: float, repeats: int) -> dict:
-    from transformers import EncodecConfig, EncodecModel
+    from dualtts.bench import measure_codec
 
-    m = EncodecModel(EncodecConfig()).eval()
-    x = _wav(batch, seconds)
-    out = m.encode(x, bandwidth=6.0)
-    return {"encode_s": median_time(lambda: m.encode(x, bandwidth=6.0), repeats),
-            "decode_s": median_time(lambda: m.decode(out.audio_codes, out.audio_scales), repeats), "bandwidth_kbps": 6.0,
-            "params_M": round(sum(p.numel() for p in m.parameters()) / 1e6, 1)}
+    return measure_codec("encodec", batch, seconds, repeats)
 
 
 def main() -> None:

@@ -14,31 +14,16 @@ import argparse
 import json
 
 import torch
-from common import machine, median_time, run_isolated
+from common import machine, run_isolated
 
 SECONDS, PROMPT_SECONDS, FRAME_RATE = 10.0, 3.0, 12.5
 
 
 def measure(preset: str, steps: int, batch: int, device: str, repeats: int) -> dict:
-    from flow.config import get_flow_config
-    from flow.model import AcousticFlow
+    """See :func:`dualtts.bench.measure_flow` (what ``dualtts bench`` runs too)."""
+    from dualtts.bench import measure_flow
 
-    torch.manual_seed(0)
-    f = AcousticFlow(get_flow_config(preset, latent_dim=1024, codebook_size=16384)).eval().to(device)
-    P, T = int(PROMPT_SECONDS * FRAME_RATE), int(SECONDS * FRAME_RATE)
-    tokens = torch.randint(0, 16384, (batch, P + T), device=device)
-    sem, prompt = torch.randn(batch, 1024, P + T, device=device), torch.randn(batch, 1024, P + T, device=device)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-
-    def run(n=steps):
-        f.sample(tokens, sem, prompt, [P] * batch, steps=n)
-        sync()
-
-    with torch.inference_mode():
-        run(1)  # warm-up: one step
-    t = median_time(run, repeats, warmup=0)
-    return {"preset": preset, "steps": steps, "batch": batch, "device": device, "seconds": round(t, 3),
-            "rtf": round(t / (batch * SECONDS), 4), "params_M": round(sum(p.numel() for p in f.parameters()) / 1e6, 1)}
+    return measure_flow(preset, steps, batch, device, repeats, SECONDS, PROMPT_SECONDS, FRAME_RATE)
 
 
 def main() -> None:

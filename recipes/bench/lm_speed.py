@@ -19,43 +19,16 @@ import argparse
 import json
 
 import torch
-from common import machine, median_time, run_isolated
+from common import machine, run_isolated
 
 NEW, PHONEMES, PROMPT = 125, 150, 38
 
 
-def _model(weights: str, device: str):
-    from lm.model import quantize_for_cpu
-    from lm.config import get_lm_config
-    from lm.model import SemanticLM
-
-    torch.manual_seed(0)
-    m = SemanticLM(get_lm_config("base", num_phonemes=100)).eval().to(device)
-    return quantize_for_cpu(m, weights)
-
-
 def measure(weights: str, batch: int, device: str, repeats: int) -> dict:
-    m = _model(weights, device)
-    g = torch.Generator().manual_seed(0)
-    ph = [torch.randint(1, 100, (PHONEMES,), generator=g) for _ in range(batch)]
-    pr = [torch.randint(0, 16384, (PROMPT,), generator=g) for _ in range(batch)]
-    ids = torch.cat([ph[0], torch.tensor([m.cfg.sep_id]), pr[0] + m.cfg.speech_offset])[None].repeat(batch, 1).to(device)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    """The ``base`` preset (random weights): see :func:`dualtts.bench.measure_lm`."""
+    from dualtts.bench import measure_lm
 
-    def prefill():
-        m(ids, use_cache=True)
-        sync()
-
-    def gen():
-        m.generate(ph, pr, seed=0, min_new_tokens=NEW, max_new_tokens=NEW)
-        sync()
-
-    t_pre = median_time(prefill, repeats)
-    t_gen = median_time(gen, repeats)
-    return {"weights": weights, "batch": batch, "device": device, "prefill_tokens_per_s": round(batch * ids.shape[1] / t_pre, 1),
-            "tokens_per_s": round(batch * NEW / (t_gen - t_pre), 1), "tokens_per_s_end_to_end": round(batch * NEW / t_gen, 1),
-            "ms_per_step": round(1000 * (t_gen - t_pre) / NEW, 2),
-            "params_M": round(sum(p.numel() for p in _model("none", "cpu").parameters()) / 1e6, 1)}
+    return measure_lm("base", weights, batch, device, repeats, NEW, PHONEMES, PROMPT)
 
 
 def quality(lm_path: str, manifest: str) -> dict:

@@ -1,7 +1,10 @@
 """Collect the "make it speak" run (recipes/mini/speak.sh) into recipes/mini/results.json (one object), a Markdown
 table (speak_results.md) and the loss curves (speak_curves.png).
 
-    python recipes/mini/speak_report.py --runs exp/speak --bundle recipes/mini/checkpoints/dualtts-mini --out recipes/mini
+    python recipes/mini/speak_report.py --runs exp/speak25 --runs12 exp/speak --bundle recipes/mini/checkpoints/dualtts-mini \
+        --out recipes/mini
+(--runs: the 25 Hz codec, tokens, LM, NAR and evaluations; --runs12: the 12.5 Hz codec stage and the 12.5 Hz pipeline's
+evaluations, the previous default model, for comparison.)
 """
 from __future__ import annotations
 
@@ -19,14 +22,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from data.atomic import write_text_atomic  # noqa: E402
 
-ROWS = [  # (evaluation file, what was decoded)
+ROWS = [  # (evaluation file under --runs/eval, or 12:FILE under --runs12/eval; what was decoded)
     ("eval-ground-truth.json", "ground truth"),
-    ("eval-codec-init-qall.json", "codec resynthesis, all 8 layers: the starting codec tiny-12hz-3h"),
-    ("eval-codec-qall.json", "codec resynthesis, all 8 layers"),
-    ("eval-codec-q1.json", "codec resynthesis, first layer only"),
+    ("12:eval-codec-qall.json", "codec resynthesis at 12.5 Hz (stage 2), all 8 layers"),
+    ("12:eval-codec-q1.json", "codec resynthesis at 12.5 Hz, first layer only"),
+    ("eval-codec-qall.json", "codec resynthesis at 25 Hz (shipped), all 8 layers"),
+    ("eval-codec-q1.json", "codec resynthesis at 25 Hz, first layer only"),
     ("eval-gt-acoustic.json", "true first-layer tokens + the acoustic stage (NAR reading the LM's states)"),
     ("eval-lm-q1.json", "TTS: LM tokens, semantic-only decoding"),
-    ("eval-lm-flow.json", "TTS: LM tokens + flow (the first session's pipeline)"),
+    ("12:eval-tts.json", "TTS at 12.5 Hz: LM tokens + NAR (the previous default model)"),
     ("eval-tts.json", "TTS: LM tokens + NAR reading the LM's states (the shipped pipeline)"),
 ]
 
@@ -70,42 +74,57 @@ def rtf(bundle: str, texts: list[str], threads: int = 2) -> dict:
     return {"rtf": round((time.perf_counter() - t) / max(audio, 1e-9), 3), "audio_s": round(audio, 1), "threads": threads}
 
 
-def stage_times(runs: Path, previous: Path) -> dict:
-    """Training seconds of each stage from its log (the last ``wall_s``); the stages that keep no log (corpus,
-    teacher cache, tokens) are carried over from the previous results.json."""
+def codec_frame_rate(bundle: str) -> float:
+    from codec.config import DualCodecConfig
+
+    return float(DualCodecConfig.load(Path(bundle) / "codec" / "config.yaml").frame_rate)
+
+
+def train_seconds(log: Path, last_step: int | None = None) -> tuple[int, float]:
+    """(last step, training seconds) of a train_log.jsonl up to ``last_step`` (the checkpoint that was used);
+    ``wall_s`` restarts at 0 when a run resumes, so the seconds are summed over the resumed segments."""
+    rows = [json.loads(l) for l in log.read_text().splitlines() if l.strip()] if log.is_file() else []
+    rows = [r for r in rows if last_step is None or r["step"] <= last_step]
+    total, last = 0.0, 0.0
+    for r in rows:
+        if r["wall_s"] < last:  # a resume
+            total += last
+        last = r["wall_s"]
+    return (rows[-1]["step"] if rows else 0), total + last
+
+
+def stage_times(stages: dict[str, Path], previous: Path, last_steps: dict[str, int] | None = None) -> dict:
+    """Training seconds of each stage from its log; the stages that keep no log (corpus, teacher cache, tokens)
+    are carried over from the previous results.json."""
     old = json.loads(previous.read_text()).get("stage_wall_s", {}) if previous.is_file() else {}
     out = {k: v for k, v in old.items() if k.split(" ")[0] in ("corpus", "teacher", "tokens")}
-    for stage in ("codec", "lm", "nar"):
-        log = runs / stage / "train_log.jsonl"
-        rows = [json.loads(l) for l in log.read_text().splitlines() if l.strip()] if log.is_file() else []
-        if rows:
-            out[f"{stage} ({rows[-1]['step']} steps)"] = round(rows[-1]["wall_s"])
+    for stage, folder in stages.items():
+        step, secs = train_seconds(folder / "train_log.jsonl", (last_steps or {}).get(stage))
+        if step:
+            out[f"{stage} ({step} steps)"] = round(secs)
     return out
 
 
-def curves(runs: Path, out: Path) -> None:
+def curves(stages: dict[str, Path], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, (stage, key) in zip(axes, (("codec", "mel"), ("lm", "loss"), ("nar", "loss"))):
-        log, val, offset = [], [], 0
-        for part in [stage]:
-            rows = [json.loads(l) for l in (runs / part / "train_log.jsonl").read_text().splitlines() if l.strip()] \
-                if (runs / part / "train_log.jsonl").is_file() else []
-            log += [{**r, "step": r["step"] + offset} for r in rows]
-            v = runs / part / "validation.jsonl"
-            if v.is_file():
-                val += [{**json.loads(l), "step": json.loads(l)["step"] + offset} for l in v.read_text().splitlines() if l.strip()]
-            offset = log[-1]["step"] if log else offset
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.4 * len(stages), 3.6))
+    for ax, (stage, folder) in zip(axes, stages.items()):
+        key = "mel" if stage.startswith("codec") else "loss"
+        log = [json.loads(l) for l in (folder / "train_log.jsonl").read_text().splitlines() if l.strip()] \
+            if (folder / "train_log.jsonl").is_file() else []
+        v = folder / "validation.jsonl"
+        val = [json.loads(l) for l in v.read_text().splitlines() if l.strip()] if v.is_file() else []
         if log:
             ax.plot([r["step"] for r in log], [r[key] for r in log], lw=0.8, label="train")
-        vkey = key if stage != "codec" else "mel_all"  # the codec validates whole held-out utterances
+        vkey = key if not stage.startswith("codec") else "mel_all"  # the codec validates whole held-out utterances
         v = [r for r in val if vkey in r]
         if v:
-            ax.plot([r["step"] for r in v], [r[vkey] for r in v], "o-", label="validation (whole utterances)" if stage == "codec" else "validation")
+            ax.plot([r["step"] for r in v], [r[vkey] for r in v], "o-",
+                    label="validation (whole utterances)" if stage.startswith("codec") else "validation")
         ax.set_title(f"{stage}: {key}")
         ax.set_xlabel("step")
         ax.legend()
@@ -115,15 +134,18 @@ def curves(runs: Path, out: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", default="exp/speak")
+    ap.add_argument("--runs", default="exp/speak25")
+    ap.add_argument("--runs12", default="exp/speak")
+    ap.add_argument("--codec25-steps", type=int, default=10000, help="the 25 Hz codec checkpoint that was bundled")
     ap.add_argument("--bundle", default="recipes/mini/checkpoints/dualtts-mini")
     ap.add_argument("--train-seconds", type=float, default=None, help="training wall time of the run")
     ap.add_argument("--out", default="recipes/mini")
     a = ap.parse_args()
-    runs, out, ev = Path(a.runs), Path(a.out), Path(a.runs) / "eval"
+    runs, out, ev, ev12 = Path(a.runs), Path(a.out), Path(a.runs) / "eval", Path(a.runs12) / "eval"
+    stages = {"codec 12.5 Hz": Path(a.runs12) / "codec", "codec 25 Hz": runs / "codec", "lm": runs / "lm", "nar": runs / "nar"}
     t0 = time.monotonic()
-    o = {name: overall(ev / name) for name, _ in ROWS}
-    gt, init, qall, q1, gta, sem, flow1, tts = (o[n] for n, _ in ROWS)
+    o = {name: overall(ev12 / name[3:] if name.startswith("12:") else ev / name) for name, _ in ROWS}
+    gt, q12all, q12_1, qall, q1, gta, sem, tts12, tts = (o[n] for n, _ in ROWS)
     train_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/train/manifest.jsonl"))
     val_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/dev/manifest.jsonl"))
     test_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/test/manifest.jsonl"))
@@ -135,9 +157,11 @@ def main() -> None:
         "wer": tts.get("wer"), "sim": tts.get("sim"), "dnsmos": tts.get("dnsmos"), "rtf": speed["rtf"],
         "ground_truth_wer": gt.get("wer"), "ground_truth_dnsmos": gt.get("dnsmos"),
         "codec_wer": qall.get("wer"), "codec_stoi": qall.get("stoi"), "codec_pesq": qall.get("pesq"), "codec_sim": qall.get("sim"),
-        "codec_init_wer": init.get("wer"), "codec_init_stoi": init.get("stoi"),
-        "codec_first_layer_wer": q1.get("wer"), "semantic_only_wer": sem.get("wer"), "semantic_only_sim": sem.get("sim"),
-        "true_tokens_acoustic_stage_wer": gta.get("wer"), "first_session_tts_wer": flow1.get("wer"),
+        "codec_first_layer_wer": q1.get("wer"), "codec_first_layer_stoi": q1.get("stoi"),
+        "codec_frame_rate": codec_frame_rate(a.bundle), "codec_12hz_wer": q12all.get("wer"), "codec_12hz_stoi": q12all.get("stoi"),
+        "codec_12hz_first_layer_wer": q12_1.get("wer"), "tts_12hz_wer": tts12.get("wer"),
+        "semantic_only_wer": sem.get("wer"), "semantic_only_sim": sem.get("sim"),
+        "true_tokens_acoustic_stage_wer": gta.get("wer"),
         "acoustic_stage": "NAR (flow/nar.py) reading the LM's states",
         "lm_val_top1": val_lm["top1"], "lm_train_top1": train_lm["top1"], "lm_test_top1": test_lm["top1"],
         "lm_val_nll": val_lm["nll"], "lm_train_nll": train_lm["nll"], "lm_test_nll": test_lm["nll"],
@@ -146,10 +170,12 @@ def main() -> None:
         "machine": {"cpus": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
                     "torch": torch.__version__},
         "train_wall_s": a.train_seconds, "report_wall_s": None, "commit": commit,
-        "stage_wall_s": stage_times(runs, out / "results.json"),
+        "stage_wall_s": stage_times(stages, out / "results.json", {"codec 25 Hz": a.codec25_steps}),
     }
+    if res["train_wall_s"] is None:  # not given: the sum of the stages' times
+        res["train_wall_s"] = float(sum(res["stage_wall_s"].values()))
     res["report_wall_s"] = round(time.monotonic() - t0, 1)
-    res["wall_s"] = round((a.train_seconds or 0) + res["report_wall_s"], 1)
+    res["wall_s"] = round(res["train_wall_s"] + res["report_wall_s"], 1)
     write_text_atomic(out / "results.json", json.dumps(res, indent=1))
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
     lines = ["| decoded | n | WER | SIM | STOI | PESQ | DNSMOS |", "|---|---|---|---|---|---|---|"]
@@ -160,7 +186,7 @@ def main() -> None:
               f"| NLL | {train_lm['nll']:.3f} | {val_lm['nll']:.3f} | {test_lm['nll']:.3f} |", "",
               f"Real-time factor of the whole pipeline ({speed['threads']} threads, default voice): {speed['rtf']}"]
     write_text_atomic(out / "speak_results.md", "\n".join(lines) + "\n")
-    curves(runs, out / "speak_curves.png")
+    curves(stages, out / "speak_curves.png")
     print(json.dumps(res, indent=1))
 
 
