@@ -1,6 +1,7 @@
 """Shared fixtures: real speech from espeak-ng and a tiny offline corpus (espeak-ng voices only)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -181,3 +182,42 @@ def assert_kill9_resume_is_exact(stage: str, make_yaml, steps: int = 24) -> None
     for f in sorted((full_out / ck).glob("*.safetensors")):
         x, y = load_file(str(f)), load_file(str(out / ck / f.name))
         assert all(torch.equal(x[k], y[k]) for k in x), f.name
+
+
+@contextlib.contextmanager
+def demo_server(log: Path, *args: str, model: Path | None = None):
+    """``dualtts demo`` on a free loopback port (the shipped model by default) -> ``(process, url)`` once the page
+    answers; the server's output goes to ``log``; stopped on exit."""
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    root = Path(__file__).resolve().parents[1]
+    model = model or root / "recipes" / "mini" / "checkpoints" / "dualtts-mini"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    with open(log, "w") as out:
+        p = subprocess.Popen([sys.executable, "-m", "dualtts.cli", "demo", "--model", str(model), "--port", str(port),
+                              "--device", "cpu", *args], cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url, deadline = f"http://127.0.0.1:{port}/", time.monotonic() + 90
+    try:
+        while True:
+            assert p.poll() is None, f"dualtts demo exited with {p.returncode}:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"dualtts demo did not start:\n{log.read_text()}"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.3)
+        yield p, url
+    finally:
+        p.terminate()
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

@@ -6,16 +6,14 @@ Skipped only where gradio or the system browser (/usr/bin/chromium, /usr/bin/chr
 import io
 import math
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from conftest import demo_server
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 gr = pytest.importorskip("gradio", reason="the demo needs gradio: pip install -r requirements-demo.txt")
@@ -87,40 +85,12 @@ def test_handlers_speak_reconstruct_and_refuse_bad_input(engine, tmp_path):
 
 
 # --- the real thing: `dualtts demo` in a subprocess, driven by headless Chromium ------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
         pytest.skip(f"no system browser ({CHROMIUM}, {CHROMEDRIVER}): apt-get install chromium chromium-driver")
-    port, log = _free_port(), tmp_path_factory.mktemp("demo") / "server.log"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    with open(log, "w") as out:
-        p = subprocess.Popen([sys.executable, "-m", "dualtts.cli", "demo", "--model", str(MODEL), "--port", str(port),
-                              "--device", "cpu"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url, deadline = f"http://127.0.0.1:{port}/", time.monotonic() + 90
-    try:
-        while True:
-            assert p.poll() is None, f"dualtts demo exited with {p.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"dualtts demo did not start:\n{log.read_text()}"
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
+    with demo_server(tmp_path_factory.mktemp("demo") / "server.log", model=MODEL) as (_, url):
         yield url
-    finally:
-        p.terminate()
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,15 @@ the server must still be up and answer one more request, and its resident memory
 under 1.5x what it was after the warm-up."""
 import concurrent.futures
 import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from conftest import demo_server
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 pytest.importorskip("gradio", reason="the demo needs gradio: pip install -r requirements-demo.txt")
@@ -31,12 +29,6 @@ BURST_DEADLINE_S = 180
 RSS_LIMIT = 3 * 2**30
 # text, prompt, prompt_text, seed, temperature, top_p, top_k, flow steps, cfg scale (the "synthesize" endpoint)
 SHORT = ("Hi.", None, "", 0, 1.0, 0.85, 15, 4, 2.0)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _rss(pid: int) -> int:
@@ -53,31 +45,9 @@ def _rss(pid: int) -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port, log = _free_port(), tmp_path_factory.mktemp("demo-load") / "server.log"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
-    with open(log, "w") as out:
-        p = subprocess.Popen([sys.executable, "-m", "dualtts.cli", "demo", "--model", str(MODEL), "--port", str(port),
-                              "--device", "cpu", "--max-queue", str(MAX_QUEUE)], cwd=ROOT, env=env, stdout=out,
-                             stderr=subprocess.STDOUT)
-    url, deadline = f"http://127.0.0.1:{port}/", time.monotonic() + 90
-    try:
-        while True:
-            assert p.poll() is None, f"dualtts demo exited with {p.returncode}:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"dualtts demo did not start:\n{log.read_text()}"
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.3)
+    log = tmp_path_factory.mktemp("demo-load") / "server.log"
+    with demo_server(log, "--max-queue", str(MAX_QUEUE), model=MODEL) as (p, url):
         yield p, url, log
-    finally:
-        p.terminate()
-        try:
-            p.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def _audio_seconds(result) -> float:
