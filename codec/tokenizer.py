@@ -131,6 +131,14 @@ class EncodecTokenizer(_HFCodecTokenizer):
         return trim(wav, lengths)
 
 
+TOKENIZER_KINDS = ("dualcodec", "mimi", "encodec")
+
+
+def tokenizer_spec(spec: str) -> str:
+    """``KIND:WHERE`` as given; anything else (a path, ``amphion/dualcodec:12hz``) is a DualCodec."""
+    return spec if spec.partition(":")[0] in TOKENIZER_KINDS else f"dualcodec:{spec}"
+
+
 def load_tokenizer(spec: str, device: str | torch.device = "cpu"):
     """``"dualcodec:PATH"``, ``"mimi:ID"`` or ``"encodec:ID"`` (ID: hub id or local folder) -> a tokenizer."""
     kind, _, where = spec.partition(":")

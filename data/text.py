@@ -163,6 +163,10 @@ class SymbolTable:
     def __contains__(self, sym: str) -> bool:
         return sym in self._index
 
+    def drop_missing_punctuation(self, phonemes: str) -> str:
+        """``phonemes`` without the punctuation this table lacks (a corpus without questions has no '?')."""
+        return "".join(c for c in phonemes if c not in PUNCTUATION or c in self)
+
     def encode(self, phonemes: str, unknown: str = "error", source: str | None = None) -> list[int]:
         ids = []
         for sym in phoneme_symbols(phonemes):

@@ -29,7 +29,7 @@ from data.atomic import write_text_atomic
 from data.audio import AudioError, load_audio
 from data.checkpoint import read_config, resolve_device
 from data.manifest import Utterance, read_manifest, write_manifest
-from data.text import PUNCTUATION, Phonemizer, SymbolTable, TextError, check_text
+from data.text import Phonemizer, SymbolTable, TextError, check_text
 from dualtts.synthesizer import DEFAULT_MODEL
 
 AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3")
@@ -110,7 +110,7 @@ def fingerprint(rows) -> list:
 def fit_phonemes(ph: str, symbols: SymbolTable, source: str) -> str:
     """``ph`` on the base LM's table: punctuation the table lacks is dropped (as the Synthesizer does), an
     unknown phoneme is an error naming the clip."""
-    ph = "".join(c for c in ph if c not in PUNCTUATION or c in symbols)
+    ph = symbols.drop_missing_punctuation(ph)
     try:
         symbols.encode(ph, source=source)
     except TextError as e:

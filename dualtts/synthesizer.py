@@ -20,7 +20,7 @@ import torch
 
 from data.audio import load_audio
 from data.checkpoint import resolve_device
-from data.text import PUNCTUATION, Phonemizer, TextError, check_text
+from data.text import Phonemizer, TextError, check_text
 
 
 def split_sentences(text: str, max_chars: int = 200) -> list[str]:
@@ -62,7 +62,7 @@ class Synthesizer:
                         quantize: str = "none") -> "Synthesizer":
         """``path``: a model folder with ``codec/``, ``lm/``, ``flow/`` (and a default voice ``prompt.wav`` +
         ``prompt.txt``); None: the shipped default model. Or the three parts by ``lm``/``flow``/``tokenizer``."""
-        from codec.tokenizer import load_tokenizer
+        from codec.tokenizer import load_tokenizer, tokenizer_spec
         from lm.model import quantize_for_cpu
         from flow.infer import load_acoustic_stage
         from lm.model import SemanticLM
@@ -87,7 +87,7 @@ class Synthesizer:
         symbols = lm_model.symbols()
         if symbols is None:
             raise FileNotFoundError(f"{lm}: no symbols.json (the phoneme table) in the LM checkpoint")
-        tok = load_tokenizer(tokenizer if ":" in tokenizer else f"dualcodec:{tokenizer}", device)
+        tok = load_tokenizer(tokenizer_spec(tokenizer), device)
         return cls(quantize_for_cpu(lm_model, quantize), load_acoustic_stage(flow, device), tok, symbols, language, device,
                    default_prompt=prompt)
 
@@ -109,8 +109,7 @@ class Synthesizer:
         """Phoneme ids; punctuation the table lacks (a corpus without questions has no '?') is dropped, an
         unknown phoneme is an error."""
         ph = self.phonemizer(text, source=source)
-        ph = "".join(c for c in ph if c not in PUNCTUATION or c in self.symbols)
-        return self.symbols.encode(ph, source=source)
+        return self.symbols.encode(self.symbols.drop_missing_punctuation(ph), source=source)
 
     def _prompt(self, prompt, prompt_text: str | None, max_prompt_seconds: float):
         """-> (codes [Q, Fp], prompt phoneme ids, source name); the default voice when ``prompt`` is None."""

@@ -121,12 +121,12 @@ class FlowTask:
     def __init__(self, cfg: FlowTrainConfig):
         from accelerate.utils import set_seed
 
-        from codec.tokenizer import load_tokenizer
+        from codec.tokenizer import load_tokenizer, tokenizer_spec
 
         self.cfg = cfg
         if not cfg.tokenizer:
             raise ValueError("tokenizer: give the tokenizer the tokens came from (dualcodec:PATH | mimi:ID | encodec:ID)")
-        self.tokenizer = load_tokenizer(cfg.tokenizer if ":" in cfg.tokenizer else f"dualcodec:{cfg.tokenizer}")
+        self.tokenizer = load_tokenizer(tokenizer_spec(cfg.tokenizer))
         self.train_utts, self.train_codes = read_codes(cfg.train_manifest)
         self.val_utts, self.val_codes = read_codes(cfg.val_manifest) if cfg.val_manifest else ([], [])
         Q = self.train_codes[0].shape[0]

@@ -3,7 +3,7 @@
 (``--codec`` is the same option) with its default, the shipped model's codec."""
 from __future__ import annotations
 
-from codec.tokenizer import load_tokenizer
+from codec.tokenizer import load_tokenizer, tokenizer_spec  # noqa: F401  (tokenizer_spec: for the command modules)
 from dualtts.synthesizer import DEFAULT_MODEL
 
 DEFAULT_CODEC = f"dualcodec:{DEFAULT_MODEL / 'codec'}"
@@ -24,13 +24,6 @@ def add_tokenizer(p, required: bool = False, what: str = "") -> None:
                    help=f"dualcodec:PATH (or PATH; amphion/dualcodec:12hz|25hz: the official weights) | mimi:ID | encodec:ID{what}"
                    + ("" if required else "; default: the shipped model's codec"))
 
-
-TOKENIZER_KINDS = ("dualcodec", "mimi", "encodec")
-
-
-def tokenizer_spec(spec: str) -> str:
-    """``KIND:WHERE`` as given; anything else (a path, ``amphion/dualcodec:12hz``) is a DualCodec."""
-    return spec if spec.partition(":")[0] in TOKENIZER_KINDS else f"dualcodec:{spec}"
 
 
 def open_tokenizer(spec: str, device):
