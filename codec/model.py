@@ -161,6 +161,11 @@ class DualCodec(Pretrained, nn.Module):
             z = z + self.acoustic_rvq.decode(codes[:, 1:])
         return z
 
+    def embed_acoustic_probs(self, probs: torch.Tensor) -> torch.Tensor:
+        """Distributions over the acoustic layers' codes ``probs: [B, q, F, K]`` (layers 2..q+1) -> their expected
+        acoustic latent ``[B, latent, F]`` (add ``embed(codes[:, :1])`` for the decoder's input)."""
+        return sum(self.acoustic_rvq.layers[i].decode_probs(probs[:, i]) for i in range(probs.shape[1]))
+
     @torch.no_grad()
     def quantize_acoustic(self, latent: torch.Tensor) -> torch.Tensor:
         """The acoustic part of a latent (``embed(codes) - embed(codes[:, :1])``, ``[B, latent, F]``) -> its

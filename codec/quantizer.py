@@ -50,6 +50,12 @@ class FactorizedVQ(nn.Module):
         """``codes: [B, F]`` -> ``[B, D, F]``."""
         return self.out_proj(self.lookup(codes))
 
+    def decode_probs(self, probs: torch.Tensor) -> torch.Tensor:
+        """Distributions over the codes ``probs: [B, F, K]`` -> their expected output ``[B, D, F]`` (the lookup and
+        projection are linear, so this is the probability-weighted mean of the decoded entries)."""
+        table = self.codebook.weight if self.raw else F.normalize(self.codebook.weight, dim=-1)
+        return self.out_proj((probs.to(table.dtype) @ table).transpose(1, 2))
+
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``z: [B, D, F]`` -> ``(z_q [B, out_dim, F], codes [B, F], codebook_loss, commitment_loss)`` (losses per item ``[B]``)."""
         # the code search, lookup and losses in fp32 under mixed precision: bf16 cosines pick the wrong

@@ -7,7 +7,8 @@ layer and layers 2..l-1 everywhere, and all layers on the prompt's frames; plus 
 (``cond_dim`` > 0). A transformer whose LayerNorms are modulated by the layer index (the flow's block with
 the layer in place of the flow time) scores the layer's codebook with a head per layer. Training: a random
 layer per utterance, cross-entropy on the non-prompt frames. Inference: layers 2..Q in turn, argmax
-(or sampling at ``temperature`` > 0).
+(or sampling at ``temperature`` > 0); with ``soft`` the distributions are returned too, so that the decoder
+can read the expected code vectors (``decode: soft``) instead of one guessed code per layer.
 """
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ class NARConfig(DictConfig):
     prompt_min: float = 0.1          # the prompt span during training: a prefix of this fraction...
     prompt_max: float = 0.7          # ...up to this fraction of the frames
     prompt_dropout: float = 0.1      # no prompt at all
+    # inference: "argmax" codes per layer, or "soft": the decoder reads each layer's expected code vector under
+    # the predicted distribution (a tokenizer with ``embed_acoustic_probs``, i.e. DualCodec; argmax elsewhere)
+    decode: str = "argmax"
 
 
 NAR_PRESETS: dict[str, dict] = {
@@ -123,10 +127,12 @@ class AcousticNAR(Pretrained, nn.Module):
 
     @torch.inference_mode()
     def sample(self, codes: torch.Tensor, prompt_len: int, cond: torch.Tensor | None = None, temperature: float = 0.0,
-               seed: int = 0) -> torch.Tensor:
+               seed: int = 0, soft: bool = False):
         """codes [1, Q, F]: the first layer everywhere and all layers on the first ``prompt_len`` frames ->
-        the same with layers 2..Q filled in on the other frames."""
+        the same with layers 2..Q filled in on the other frames (and with ``soft``, the predicted
+        distributions ``probs [1, Q-1, F, A]``, one-hot on the prompt's frames: ``(codes, probs)``)."""
         codes = codes.clone()
+        probs = []
         Fn = codes.shape[-1]
         pmask = torch.arange(Fn, device=codes.device)[None] < prompt_len
         g = torch.Generator(device=codes.device).manual_seed(seed)
@@ -137,4 +143,8 @@ class AcousticNAR(Pretrained, nn.Module):
             else:
                 pred = logits.argmax(-1)
             codes[0, j] = torch.where(pmask[0], codes[0, j], pred)
-        return codes
+            if soft:
+                p = logits.softmax(-1)
+                p[pmask[0]] = F.one_hot(codes[0, j][pmask[0]], p.shape[-1]).to(p.dtype)
+                probs.append(p)
+        return (codes, torch.stack(probs)[None]) if soft else codes

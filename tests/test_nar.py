@@ -82,6 +82,37 @@ def test_fill_utterance_and_checkpoint_round_trip(tmp_path, tiny_codec):
     assert wav.shape == (1, 1, 10 * 960)
 
 
+def test_soft_decoding_is_the_expected_code_vector(tiny_codec):
+    """One-hot distributions decode exactly as their codes; a 50/50 mixture of two codes lands halfway between
+    their decoded vectors; a NAR with ``decode: soft`` fills an utterance through it."""
+    from codec.model import DualCodec
+
+    codec = DualCodec.from_pretrained(tiny_codec)
+    K = codec.codebook_sizes[1]
+    codes = torch.stack([torch.randint(0, s, (2, 7)) for s in codec.codebook_sizes], 1)
+    acoustic = codec.embed(codes) - codec.embed(codes[:, :1])
+    probs = torch.nn.functional.one_hot(codes[:, 1:], K).float()
+    assert torch.allclose(codec.embed_acoustic_probs(probs), acoustic, atol=1e-5)
+    other = (codes[:, 1:] + 1) % K
+    mix = 0.5 * probs + 0.5 * torch.nn.functional.one_hot(other, K).float()
+    acoustic2 = codec.embed(torch.cat([codes[:, :1], other], 1)) - codec.embed(codes[:, :1])
+    assert torch.allclose(codec.embed_acoustic_probs(mix), 0.5 * (acoustic + acoustic2), atol=1e-5)
+
+    m = AcousticNAR(get_nar_config("tiny", codebook_size=codec.codebook_sizes[0], acoustic_codebook_size=K,
+                                   num_quantizers=len(codec.codebook_sizes), hidden_size=32, num_layers=1, num_heads=2,
+                                   decode="soft")).eval()
+    prompt = codes[0, :, :4]
+    start = torch.zeros_like(codes[:1])
+    start[0, :, :4], start[0, 0] = prompt, codes[0, 0]
+    filled, p = m.sample(start, prompt_len=4, soft=True)
+    assert p.shape == (1, len(codec.codebook_sizes) - 1, 7, K) and torch.allclose(p.sum(-1), torch.ones(()))
+    assert torch.equal(p[0, :, :4].argmax(-1), prompt[1:])            # the prompt's own codes, one-hot
+    wav = fill_utterance(m, codec, codes[0, 0, :5], prompt)
+    assert wav.shape == (1, 1, 5 * codec.cfg.hop_length) and torch.isfinite(wav).all()
+    m.cfg.decode = "argmax"
+    assert not torch.allclose(fill_utterance(m, codec, codes[0, 0, :5], prompt), wav)
+
+
 def test_cli_train_and_generate(tmp_path, token_manifests, tiny_codec, capsys):
     from dualtts.cli import main
 
