@@ -84,3 +84,20 @@ def test_grammar_sentences_and_held_out_sentences():
     assert got == assign_sentences(spec, rows)  # deterministic
     with pytest.raises(ValueError, match="at most"):
         assign_sentences(CorpusSpec(out=Path("unused"), utterances=900), rows)
+
+
+def test_varied_text_adds_word_sentences_over_a_wider_vocabulary():
+    from data.corpus_maker.sentences import generated_sentences, sentence_pool, word_sentences
+    from data.text import normalize_text
+
+    words = word_sentences(2000, seed=0)
+    assert len(set(words)) == 2000 and words == word_sentences(2000, seed=0) and words != word_sentences(2000, seed=1)
+    assert all(s[0].isupper() and s[-1] in ".?" and 5 <= len(s.split()) <= 13 for s in words)
+    assert all(normalize_text(s) == s for s in words[:300])
+    vocab = lambda ss: {w.strip(".,?").lower() for s in ss for w in s.split()}  # noqa: E731
+    assert len(vocab(words)) > 3 * len(vocab(generated_sentences(2000, seed=0)))
+    pool = sentence_pool("varied", 3000)
+    assert len(pool) == len(set(pool)) == len(sentence_pool("harvard")) + 3000
+    assert set(word_sentences(1500)) < set(pool)
+    with pytest.raises(ValueError, match="unknown text source"):
+        sentence_pool("novels")

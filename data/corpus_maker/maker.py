@@ -57,8 +57,8 @@ class CorpusSpec:
     jobs: int = 2
     exclude: tuple[str, ...] = ()   # voice keys to leave out (e.g. found unusable by a screen)
     voices: list[Voice] | None = None  # explicit voices (e.g. regrouped by a screen); default: all installed
-    text: str = "harvard"           # harvard | mixed (Harvard + `generated` grammar sentences)
-    generated: int = 0              # grammar sentences added by text="mixed"
+    text: str = "harvard"           # harvard | mixed (Harvard + `generated` grammar sentences) | varied (+ word sentences)
+    generated: int = 0              # sentences added by text="mixed" or "varied"
     heldout_sentences: int = 0      # Harvard sentences only the held-out speakers say (unseen text in test)
     layout: str = "synth"           # subset folder names: synth (train-synth, test-synth) | libritts (train-clean-100, ...)
     dev_speakers: int = 0           # layout libritts: training-voice speakers put in dev-clean instead

@@ -5,8 +5,14 @@ project's) produces plain, speakable English sentences with no digits or abbrevi
 text frontend normalizes them unchanged. Generation is deterministic for a seed, and the
 sentences are distinct.
 
+The word sentences (``varied``) draw from the ~970 common English words and the first and last names
+that the Faker package ships (MIT licence): far more words and phoneme contexts than the grammar, so a
+model trained on them has to read, not recall, an unseen sentence (free word order; the speech engines
+say them with plain declarative prosody).
+
     generated_sentences(5000, seed=0)  -> list[str]
     sentence_pool("mixed", 5000, seed=0) -> Harvard sentences + 5000 generated ones
+    sentence_pool("varied", 5000, seed=0) -> Harvard + 2500 grammar + 2500 word sentences
 """
 from __future__ import annotations
 
@@ -103,20 +109,46 @@ def generated_sentences(n: int, seed: int = 0) -> list[str]:
     return out
 
 
+def word_sentences(n: int, seed: int = 0) -> list[str]:
+    """``n`` distinct sentences of 5..12 common English words (one in four with a person's name), deterministic
+    for a seed. Faker's word and name lists (MIT), letters only, abbreviations left out."""
+    from faker.providers.lorem.en_US import Provider as Lorem
+    from faker.providers.person.en_US import Provider as Person
+
+    words = [w for w in Lorem.word_list if w.isalpha() and w not in ("Mr", "Mrs", "PM", "TV")]
+    names = [w for w in list(Person.first_names) + list(Person.last_names) if w.isalpha()]
+    r = random.Random(f"word-sentences-{seed}")
+    out: list[str] = []
+    seen: set[str] = set()
+    while len(out) < n:
+        s = r.sample(words, r.randint(5, 12))
+        if r.random() < 0.25:
+            s.insert(r.randrange(len(s) + 1), r.choice(names))
+        text = " ".join(s)
+        text = text[0].upper() + text[1:] + ("?" if r.random() < 0.1 else ".")
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
 def harvard_sentences() -> list[str]:
     """The public-domain Harvard sentences (IEEE 1969) shipped with the package."""
     text = resources.files("data").joinpath("resources/harvard_sentences.txt").read_text(encoding="utf-8")
     return [s.strip() for s in text.splitlines() if s.strip()]
 
 
-TEXT_SOURCES = ("harvard", "mixed")
+TEXT_SOURCES = ("harvard", "mixed", "varied")
 
 
 def sentence_pool(kind: str = "harvard", generated: int = 0, seed: int = 0) -> list[str]:
-    """``harvard``: the Harvard list; ``mixed``: Harvard then ``generated`` grammar sentences."""
+    """``harvard``: the Harvard list; ``mixed``: Harvard then ``generated`` grammar sentences; ``varied``: Harvard,
+    then half of ``generated`` grammar sentences and half word sentences (:func:`word_sentences`)."""
     if kind not in TEXT_SOURCES:
         raise ValueError(f"unknown text source {kind!r} (use one of {', '.join(TEXT_SOURCES)})")
     pool = harvard_sentences()
     if kind == "mixed":
         pool += generated_sentences(generated, seed)
+    elif kind == "varied":
+        pool += generated_sentences(generated - generated // 2, seed) + word_sentences(generated // 2, seed)
     return pool

@@ -118,9 +118,10 @@ def add_parsers(sub) -> None:
     m.add_argument("--engines", type=csv_list, default=None, help="comma list (default: every installed engine)")
     m.add_argument("--holdout", type=int, default=4, help="held-out (test) speakers, whole voice groups spread over engines")
     m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--text", choices=["harvard", "mixed"], default="harvard",
-                   help="sentences: the Harvard list, or Harvard plus --generated grammar sentences")
-    m.add_argument("--generated", type=int, default=0, help="grammar sentences added by --text mixed")
+    m.add_argument("--text", choices=["harvard", "mixed", "varied"], default="harvard",
+                   help="sentences: the Harvard list; Harvard plus --generated grammar sentences (mixed); or Harvard plus "
+                        "--generated sentences, half grammar and half free word order over ~970 common words and names (varied)")
+    m.add_argument("--generated", type=int, default=0, help="sentences added by --text mixed or varied")
     m.add_argument("--heldout-sentences", type=int, default=0,
                    help="Harvard sentences said only by the held-out speakers (test text unseen in training)")
     m.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
