@@ -65,6 +65,8 @@ class LMConfig(DictConfig):
 PRESETS: dict[str, dict] = {
     # CPU tests and the mini recipe
     "tiny": dict(hidden_size=192, num_layers=4, num_heads=4, intermediate_size=512, max_positions=2048),
+    # ≈7M: the mini recipe's LM once the corpus is large enough that the tiny one stops memorising (12 h)
+    "small": dict(hidden_size=320, num_layers=6, num_heads=5, intermediate_size=864, max_positions=2048),
     # ≈110M with a 16384 codebook: 12 layers, 768 wide (the reference AR is 1024 wide, 341M with its text vocab)
     "base": dict(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=2048),
 }

@@ -41,6 +41,15 @@ def pick_prompt(manifest: str, corpus_speakers: Path | None) -> tuple:
     return u, voice_of.get(u.speaker, u.speaker)
 
 
+def weights_dtype(folder: Path) -> torch.dtype:
+    """float16 when a checkpoint's weights hold fp16 tensors (a bundled part), else float32."""
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        half = any(f.get_slice(k).get_dtype() == "F16" for k in f.keys())
+    return torch.float16 if half else torch.float32
+
+
 def codec_fp16_error(fp32: Path, fp16: Path, wav_path: str) -> float:
     """Decoded-audio SNR (dB) of the fp16 codec against the fp32 one on the prompt."""
     from codec.model import DualCodec
@@ -67,6 +76,10 @@ def main() -> None:
     info = {"sources": vars(a) | {"prompt": u.audio}, "prompt_voice": voice,
             "prompt_licence": "CMU ARCTIC voice data (free use, BSD-style), through the RHVoice/flite voice"}
     check = lambda tmp: {"codec_fp16_snr_db": round(codec_fp16_error(Path(a.codec), tmp / "codec", str(tmp / "prompt.wav")), 1)}
+    if weights_dtype(Path(a.codec)) == torch.float16:  # the codec of an earlier bundle: its fp16 error was measured then
+        old = Path(a.out) / "bundle.json"
+        snr = json.loads(old.read_text()).get("codec_fp16_snr_db") if old.is_file() else None
+        check = lambda tmp: {"codec_fp16_snr_db": snr, "codec_from_earlier_bundle": True}  # noqa: E731
     print(json.dumps(write_model_folder(a.out, a.codec, a.lm, a.flow, u.audio, u.text, info=info, check=check)))
 
 

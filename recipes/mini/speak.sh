@@ -1,105 +1,117 @@
 #!/usr/bin/env bash
 # "Make it speak": the default voice model `dualtts-mini`, trained on 2 CPU cores from the offline corpus, in one command.
 #   bash recipes/mini/speak.sh            (needs recipes/quickstart.sh's install: the speech engines and eval models)
+#   CODEC=recipes/mini/checkpoints/dualtts-mini/codec bash recipes/mini/speak.sh   (the TTS stages on the committed codec)
 # Stages (each skipped when its output exists, each training resumes from its latest checkpoint):
-#   1. corpus: every screened engine voice x 200 sentences (Harvard + grammar sentences), 5 held-out speakers who
-#      say only 100 held-out Harvard sentences (unseen text) -> exp/corpus-v2
+#   1. codec corpus: every screened engine voice x 200 sentences (Harvard + grammar sentences), 5 held-out speakers
+#      who say only 100 held-out Harvard sentences (unseen text) -> exp/corpus-v2
 #   2. codec, 12.5 Hz: the committed tiny-12hz-3h continued mel-only on it (cached teacher) -> exp/speak/codec
 #   3. codec, 25 Hz: `tiny-25hz` warm-started from it (every same-shaped tensor: all but the encoder's STFT input and the
 #      decoder's upsampler), mel-only, cosine over 12,000 steps stopped at CODEC25_STEPS -> exp/speak25/codec
-#   4. tokens, 5. LM (tiny, dropout), 6. the LM's states at every token (dualtts lm-states), 7. the NAR acoustic stage
-#      (tiny) reading them; all in bf16 autocast where the hardware computes it (recipes/bench/train_speed.json)
-#   8. the bundle -> recipes/mini/checkpoints/dualtts-mini/{codec,lm,flow} (flow/ holds the acoustic stage, here the NAR)
+#      (stages 1-3 are skipped when CODEC names a codec checkpoint)
+#   4. TTS corpus: every screened voice x 500 sentences of `--text varied` (Harvard, grammar sentences and free-order
+#      sentences over ~970 common words and names: 12.3 h, ~16,000 distinct sentences), the same held-out speakers
+#      and sentences -> exp/corpus-v3
+#   5. tokens, 6. LM (tiny, dropout), 7. the LM's states at every token (dualtts lm-states), 8. the NAR acoustic stage
+#      (tiny, warm-started from NAR_INIT when given) reading them, decoding expected code vectors (`decode: soft`);
+#      all in bf16 autocast where the hardware computes it (recipes/bench/train_speed.json) -> exp/speak3
+#   9. the bundle -> recipes/mini/checkpoints/dualtts-mini/{codec,lm,flow} (flow/ holds the acoustic stage, here the NAR)
 #      + prompt.wav/prompt.txt (fp16 weights)
-#   9. evaluation on the held-out speakers and sentences -> recipes/mini/results.json, speak_results.md
+#  10. evaluation on the held-out speakers and sentences -> recipes/mini/results.json, speak_results.md
 # Steps: CODEC_STEPS CODEC25_STEPS LM_STEPS NAR_STEPS (env). Time on 2 cores: see recipes/mini/results.json (stage_wall_s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
-C=exp/corpus-v2; M=$C/manifests; X=exp/speak; Y=exp/speak25
-CODEC_STEPS=${CODEC_STEPS:-7000}; CODEC25_STEPS=${CODEC25_STEPS:-10000}; LM_STEPS=${LM_STEPS:-4000}; NAR_STEPS=${NAR_STEPS:-4000}
+C=exp/corpus-v2; M=$C/manifests; X=exp/speak; Y=exp/speak25     # the codec's corpus and runs
+T=exp/corpus-v3; TM=$T/manifests; Z=exp/speak3                  # the TTS stages' corpus and runs
+CODEC_STEPS=${CODEC_STEPS:-7000}; CODEC25_STEPS=${CODEC25_STEPS:-10000}; LM_STEPS=${LM_STEPS:-5000}; NAR_STEPS=${NAR_STEPS:-3000}
 # the 12.5 Hz codec to continue: the committed tiny-12hz-3h (what the shipped model started from)
 CODEC_INIT=${CODEC_INIT:-recipes/mini/checkpoints/tiny-12hz-3h}
+NAR_INIT=${NAR_INIT:-}   # a NAR checkpoint to warm-start the acoustic stage from (e.g. the previous bundle's flow/)
 PREC=${PREC:-auto}   # bf16 where the hardware computes it natively, else fp32 (recipes/bench/train_speed.json)
 PER_SPK=${EVAL_PER_SPEAKER:-6}
-mkdir -p $X $Y
+mkdir -p $X $Y $Z
 T0=$(date +%s)
 stamp() { echo "[speak $(date +%H:%M:%S)] $*"; }
 
-if [ ! -f "$M/test.jsonl" ]; then
-  stamp corpus
-  [ -f "$C/corpus/SPEAKERS.tsv" ] && [ "$(find $C/corpus -name '*.wav' | wc -l)" -ge 5000 ] || \
-    dualtts make-corpus --out "$C/corpus" --speakers all --utterances 200 --holdout 5 --screen-wer 0.4 --screen-model base \
-      --jobs 2 --text mixed --generated 6000 --heldout-sentences 100
-  dualtts prepare --corpus "$C/corpus" --out "$M"
+if [ -z "${CODEC:-}" ]; then
+  if [ ! -f "$M/test.jsonl" ]; then
+    stamp "codec corpus"
+    [ -f "$C/corpus/SPEAKERS.tsv" ] && [ "$(find $C/corpus -name '*.wav' | wc -l)" -ge 5000 ] || \
+      dualtts make-corpus --out "$C/corpus" --speakers all --utterances 200 --holdout 5 --screen-wer 0.4 --screen-model base \
+        --jobs 2 --text mixed --generated 6000 --heldout-sentences 100
+    dualtts prepare --corpus "$C/corpus" --out "$M"
+  fi
+
+  CODEC12=$X/codec/final
+  if [ ! -f "$CODEC12/model.safetensors" ]; then
+    stamp "codec 12.5 Hz"
+    dualtts train codec --config recipes/mini/codec.yaml init=$CODEC_INIT \
+      train_manifest=$M/train.jsonl val_manifest=$M/dev.jsonl gan=false teacher_cache=exp/teacher-cache \
+      train.mixed_precision=$PREC train.max_steps=$CODEC_STEPS train.lr=2e-4 train.warmup_steps=100 train.min_lr_ratio=0.1 \
+      train.val_every=2000 train.save_every=500 train.log_every=50 train.out_dir=$X/codec
+    mkdir -p $CODEC12
+    cp $X/codec/checkpoints/step-$CODEC_STEPS/codec/{config.yaml,model.safetensors} $CODEC12/
+  fi
+
+  CODEC=$Y/codec/final
+  if [ ! -f "$CODEC/model.safetensors" ]; then
+    stamp "codec 25 Hz"
+    dualtts train codec --config recipes/mini/codec.yaml model=tiny-25hz warm_start=$CODEC12 \
+      train_manifest=$M/train.jsonl val_manifest=$M/dev.jsonl gan=false teacher_cache=exp/teacher-cache \
+      train.mixed_precision=$PREC train.max_steps=12000 train.stop_at=$CODEC25_STEPS train.lr=3e-4 train.warmup_steps=100 \
+      train.min_lr_ratio=0.1 train.val_every=2000 train.save_every=1000 train.out_dir=$Y/codec
+    mkdir -p $CODEC
+    cp $Y/codec/checkpoints/step-$CODEC25_STEPS/codec/{config.yaml,model.safetensors} $CODEC/
+  fi
 fi
 
-CODEC12=$X/codec/final
-if [ ! -f "$CODEC12/model.safetensors" ]; then
-  stamp "codec 12.5 Hz"
-  dualtts train codec --config recipes/mini/codec.yaml init=$CODEC_INIT \
-    train_manifest=$M/train.jsonl val_manifest=$M/dev.jsonl gan=false teacher_cache=exp/teacher-cache \
-    train.mixed_precision=$PREC train.max_steps=$CODEC_STEPS train.lr=2e-4 train.warmup_steps=100 train.min_lr_ratio=0.1 \
-    train.val_every=2000 train.save_every=500 train.log_every=50 train.out_dir=$X/codec
-  mkdir -p $CODEC12
-  cp $X/codec/checkpoints/step-$CODEC_STEPS/codec/{config.yaml,model.safetensors} $CODEC12/
+if [ ! -f "$TM/test.jsonl" ]; then
+  stamp "TTS corpus"
+  [ -f "$T/corpus/SPEAKERS.tsv" ] && [ "$(find $T/corpus -name '*.wav' | wc -l)" -ge 13000 ] || \
+    dualtts make-corpus --out "$T/corpus" --speakers all --utterances 500 --holdout 5 --screen-wer 0.4 --screen-model base \
+      --jobs 2 --text varied --generated 16000 --heldout-sentences 100
+  dualtts prepare --corpus "$T/corpus" --out "$TM"
 fi
 
-CODEC=$Y/codec/final
-if [ ! -f "$CODEC/model.safetensors" ]; then
-  stamp "codec 25 Hz"
-  dualtts train codec --config recipes/mini/codec.yaml model=tiny-25hz warm_start=$CODEC12 \
-    train_manifest=$M/train.jsonl val_manifest=$M/dev.jsonl gan=false teacher_cache=exp/teacher-cache \
-    train.mixed_precision=$PREC train.max_steps=12000 train.stop_at=$CODEC25_STEPS train.lr=3e-4 train.warmup_steps=100 \
-    train.min_lr_ratio=0.1 train.val_every=2000 train.save_every=1000 train.out_dir=$Y/codec
-  mkdir -p $CODEC
-  cp $Y/codec/checkpoints/step-$CODEC25_STEPS/codec/{config.yaml,model.safetensors} $CODEC/
-fi
-
-TOK=$Y/tokens
-for s in train dev test; do
-  [ -f "$TOK/$s/manifest.jsonl" ] || { stamp "tokens $s"; dualtts extract-tokens --tokenizer "dualcodec:$CODEC" --manifest "$M/$s.jsonl" --out "$TOK/$s"; }
+TOK=$Z/tokens
+for s in test dev train; do
+  [ -f "$TOK/$s/manifest.jsonl" ] || { stamp "tokens $s"; dualtts extract-tokens --tokenizer "dualcodec:$CODEC" --manifest "$TM/$s.jsonl" --out "$TOK/$s"; }
 done
 
-if [ ! -f "$Y/lm/checkpoints/step-$LM_STEPS/state.json" ]; then
+if [ ! -f "$Z/lm/checkpoints/step-$LM_STEPS/state.json" ]; then
   stamp lm
   dualtts train lm --config recipes/mini/lm.yaml train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl \
-    symbols=$M/symbols.json train.max_steps=$LM_STEPS train.mixed_precision=$PREC train.out_dir=$Y/lm
+    symbols=$TM/symbols.json train.max_steps=$LM_STEPS train.mixed_precision=$PREC train.val_every=500 train.save_every=500 \
+    train.out_dir=$Z/lm
 fi
 # the LM's teacher-forced states at every token: the acoustic stage reads them to know which phonemes a frame says
-STATES=$Y/lm-states
+STATES=$Z/lm-states
 for s in train dev test; do
-  [ -f "$STATES/.done-$s" ] || { stamp "lm-states $s"; dualtts lm-states --lm $Y/lm/checkpoints/best/lm --manifest "$TOK/$s/manifest.jsonl" --out $STATES && touch "$STATES/.done-$s"; }
+  [ -f "$STATES/.done-$s" ] || { stamp "lm-states $s"; dualtts lm-states --lm $Z/lm/checkpoints/best/lm --manifest "$TOK/$s/manifest.jsonl" --out $STATES && touch "$STATES/.done-$s"; }
 done
-# the acoustic stage: the VALL-E style NAR reading the LM's states (recipes/mini/speak_experiments.md: on the LM's tokens
-# it matches the flow's WER with a better DNSMOS; 2000 more steps at a lower rate changed nothing measurable)
-if [ ! -f "$Y/nar/checkpoints/step-$NAR_STEPS/state.json" ]; then
+# the acoustic stage: the VALL-E style NAR reading the LM's states, decoding expected code vectors (decode: soft;
+# recipes/mini/speak_experiments.md)
+if [ ! -f "$Z/nar/checkpoints/step-$NAR_STEPS/state.json" ]; then
   stamp nar
   dualtts train nar --config recipes/mini/nar.yaml train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl \
-    lm_states=$STATES train.max_steps=$NAR_STEPS train.mixed_precision=$PREC train.out_dir=$Y/nar
+    lm_states=$STATES ${NAR_INIT:+init=$NAR_INIT} train.max_steps=$NAR_STEPS train.mixed_precision=$PREC train.out_dir=$Z/nar
 fi
 TRAIN_S=${TRAIN_SECONDS:-$(( $(date +%s) - T0 ))}  # (TRAIN_SECONDS: the training time of a run spread over invocations)
-
 stamp bundle
 B=recipes/mini/checkpoints/dualtts-mini
-python recipes/mini/bundle.py --codec $CODEC --lm $Y/lm/checkpoints/best/lm --flow $Y/nar/checkpoints/step-$NAR_STEPS/nar \
-  --manifest $M/train.jsonl --out $B
+python recipes/mini/bundle.py --codec $CODEC --lm $Z/lm/checkpoints/best/lm --flow $Z/nar/checkpoints/step-$NAR_STEPS/nar \
+  --manifest $TM/train.jsonl --out $B
 
 stamp evaluation
-E=$Y/eval
-ev() { dualtts evaluate --ref "$M/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3"; }
-[ -f $E/eval-ground-truth.json ] || ev "$C/corpus" wer,dnsmos $E/eval-ground-truth.json
+E=$Z/eval
+mkdir -p $E
+ev() { dualtts evaluate --ref "$TM/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3"; }
+[ -f $E/eval-ground-truth.json ] || ev "$T/corpus" wer,dnsmos $E/eval-ground-truth.json
 for l in 1 all; do
-  [ -d $E/codec-q$l ] || dualtts reconstruct --tokenizer "$B/codec" --manifest "$M/test.jsonl" --out "$E/codec-q$l" \
+  [ -d $E/codec-q$l ] || dualtts reconstruct --tokenizer "$B/codec" --manifest "$TM/test.jsonl" --out "$E/codec-q$l" \
     --per-speaker "$PER_SPK" $([ $l = all ] || echo --layers 1)
   [ -f $E/eval-codec-q$l.json ] || ev "$E/codec-q$l" wer,stoi,pesq,sim $E/eval-codec-q$l.json
-done
-# the 12.5 Hz codec of stage 2 on the same clips (the TTS row at 12.5 Hz, the previous default model, is carried
-# from $X/eval/eval-tts.json when that run is there)
-for l in 1 all; do
-  [ -d $X/eval/codec-q$l ] || dualtts reconstruct --tokenizer "$CODEC12" --manifest "$M/test.jsonl" --out "$X/eval/codec-q$l" \
-    --per-speaker "$PER_SPK" $([ $l = all ] || echo --layers 1)
-  [ -f $X/eval/eval-codec-q$l.json ] || ev "$X/eval/codec-q$l" wer,stoi,pesq,sim $X/eval/eval-codec-q$l.json
 done
 dualtts lm-generate --lm "$B/lm" --tokenizer "dualcodec:$B/codec" --manifest "$TOK/test/manifest.jsonl" --out "$E/lm-q1" --per-speaker "$PER_SPK"
 ev "$E/lm-q1" wer,sim "$E/eval-lm-q1.json"
@@ -110,5 +122,5 @@ gen --out "$E/gt-acoustic"
 ev "$E/gt-acoustic" wer,sim "$E/eval-gt-acoustic.json"
 gen --out "$E/tts" --tokens "$E/lm-q1"
 ev "$E/tts" wer,sim,dnsmos "$E/eval-tts.json"
-python recipes/mini/speak_report.py --runs $Y --runs12 $X --codec25-steps $CODEC25_STEPS --bundle $B --train-seconds $TRAIN_S --out recipes/mini
+python recipes/mini/speak_report.py --runs $Z --bundle $B --train-seconds $TRAIN_S --out recipes/mini
 stamp done

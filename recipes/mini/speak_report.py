@@ -1,10 +1,11 @@
 """Collect the "make it speak" run (recipes/mini/speak.sh) into recipes/mini/results.json (one object), a Markdown
 table (speak_results.md) and the loss curves (speak_curves.png).
 
-    python recipes/mini/speak_report.py --runs exp/speak25 --runs12 exp/speak --bundle recipes/mini/checkpoints/dualtts-mini \
-        --out recipes/mini
-(--runs: the 25 Hz codec, tokens, LM, NAR and evaluations; --runs12: the 12.5 Hz codec stage and the 12.5 Hz pipeline's
-evaluations, the previous default model, for comparison.)
+    python recipes/mini/speak_report.py --runs exp/speak3 --previous exp/speak3/eval-previous \
+        --bundle recipes/mini/checkpoints/dualtts-mini --out recipes/mini
+(--runs: the tokens, LM, NAR and evaluations (eval/); --previous: evaluations of the previous default model on the
+same clips, for comparison; --codec-runs: the codec stages' run folders, whose training time is carried over from
+the previous results.json when their logs are not here.)
 """
 from __future__ import annotations
 
@@ -22,16 +23,16 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from data.atomic import write_text_atomic  # noqa: E402
 
-ROWS = [  # (evaluation file under --runs/eval, or 12:FILE under --runs12/eval; what was decoded)
+ROWS = [  # (evaluation file under --runs/eval, or prev:FILE under --previous; what was decoded)
     ("eval-ground-truth.json", "ground truth"),
-    ("12:eval-codec-qall.json", "codec resynthesis at 12.5 Hz (stage 2), all 8 layers"),
-    ("12:eval-codec-q1.json", "codec resynthesis at 12.5 Hz, first layer only"),
     ("eval-codec-qall.json", "codec resynthesis at 25 Hz (shipped), all 8 layers"),
     ("eval-codec-q1.json", "codec resynthesis at 25 Hz, first layer only"),
-    ("eval-gt-acoustic.json", "true first-layer tokens + the acoustic stage (NAR reading the LM's states)"),
+    ("prev:eval-gt-acoustic.json", "previous model: true first-layer tokens + its NAR (argmax codes)"),
+    ("eval-gt-acoustic.json", "true first-layer tokens + the acoustic stage (NAR reading the LM's states, soft decoding)"),
+    ("prev:eval-lm-q1.json", "previous model: LM tokens, semantic-only decoding"),
     ("eval-lm-q1.json", "TTS: LM tokens, semantic-only decoding"),
-    ("12:eval-tts.json", "TTS at 12.5 Hz: LM tokens + NAR (the previous default model)"),
-    ("eval-tts.json", "TTS: LM tokens + NAR reading the LM's states (the shipped pipeline)"),
+    ("prev:eval-tts.json", "previous model: LM tokens + NAR"),
+    ("eval-tts.json", "TTS: LM tokens + NAR reading the LM's states, soft decoding (the shipped pipeline)"),
 ]
 
 
@@ -93,15 +94,18 @@ def train_seconds(log: Path, last_step: int | None = None) -> tuple[int, float]:
     return (rows[-1]["step"] if rows else 0), total + last
 
 
-def stage_times(stages: dict[str, Path], previous: Path, last_steps: dict[str, int] | None = None) -> dict:
-    """Training seconds of each stage from its log; the stages that keep no log (corpus, teacher cache, tokens)
-    are carried over from the previous results.json."""
+def stage_times(stages: dict[str, Path], previous: Path, last_steps: dict[str, int] | None = None,
+                measured: dict[str, float] | None = None) -> dict:
+    """Training seconds of each stage from its log (or ``measured``, for the stages that keep no log); a stage
+    with neither (e.g. the codec, trained in an earlier session) is carried over from the previous results.json."""
     old = json.loads(previous.read_text()).get("stage_wall_s", {}) if previous.is_file() else {}
-    out = {k: v for k, v in old.items() if k.split(" ")[0] in ("corpus", "teacher", "tokens")}
+    out = dict(measured or {})
     for stage, folder in stages.items():
         step, secs = train_seconds(folder / "train_log.jsonl", (last_steps or {}).get(stage))
         if step:
             out[f"{stage} ({step} steps)"] = round(secs)
+        else:
+            out.update({k: v for k, v in old.items() if k.startswith(stage + " ")})
     return out
 
 
@@ -111,7 +115,8 @@ def curves(stages: dict[str, Path], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(stages), figsize=(4.4 * len(stages), 3.6))
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.4 * len(stages), 3.6), squeeze=False)
+    axes = axes[0]
     for ax, (stage, folder) in zip(axes, stages.items()):
         key = "mel" if stage.startswith("codec") else "loss"
         log = [json.loads(l) for l in (folder / "train_log.jsonl").read_text().splitlines() if l.strip()] \
@@ -134,18 +139,22 @@ def curves(stages: dict[str, Path], out: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", default="exp/speak25")
-    ap.add_argument("--runs12", default="exp/speak")
+    ap.add_argument("--runs", default="exp/speak3")
+    ap.add_argument("--previous", default="exp/speak3/eval-previous")
+    ap.add_argument("--codec-runs", nargs=2, default=["exp/speak", "exp/speak25"], help="the 12.5 and 25 Hz codec runs")
     ap.add_argument("--codec25-steps", type=int, default=10000, help="the 25 Hz codec checkpoint that was bundled")
+    ap.add_argument("--stage-seconds", default=None,
+                    help="JSON of measured seconds of the stages without a training log (corpus, tokens, lm-states)")
     ap.add_argument("--bundle", default="recipes/mini/checkpoints/dualtts-mini")
     ap.add_argument("--train-seconds", type=float, default=None, help="training wall time of the run")
     ap.add_argument("--out", default="recipes/mini")
     a = ap.parse_args()
-    runs, out, ev, ev12 = Path(a.runs), Path(a.out), Path(a.runs) / "eval", Path(a.runs12) / "eval"
-    stages = {"codec 12.5 Hz": Path(a.runs12) / "codec", "codec 25 Hz": runs / "codec", "lm": runs / "lm", "nar": runs / "nar"}
+    runs, out, ev, prev = Path(a.runs), Path(a.out), Path(a.runs) / "eval", Path(a.previous)
+    stages = {"codec 12.5 Hz": Path(a.codec_runs[0]) / "codec", "codec 25 Hz": Path(a.codec_runs[1]) / "codec",
+              "lm": runs / "lm", "nar": runs / "nar"}
     t0 = time.monotonic()
-    o = {name: overall(ev12 / name[3:] if name.startswith("12:") else ev / name) for name, _ in ROWS}
-    gt, q12all, q12_1, qall, q1, gta, sem, tts12, tts = (o[n] for n, _ in ROWS)
+    o = {name: overall(prev / name[5:] if name.startswith("prev:") else ev / name) for name, _ in ROWS}
+    gt, qall, q1, gta_prev, gta, sem_prev, sem, tts_prev, tts = (o[n] for n, _ in ROWS)
     train_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/train/manifest.jsonl"))
     val_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/dev/manifest.jsonl"))
     test_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/test/manifest.jsonl"))
@@ -158,11 +167,12 @@ def main() -> None:
         "ground_truth_wer": gt.get("wer"), "ground_truth_dnsmos": gt.get("dnsmos"),
         "codec_wer": qall.get("wer"), "codec_stoi": qall.get("stoi"), "codec_pesq": qall.get("pesq"), "codec_sim": qall.get("sim"),
         "codec_first_layer_wer": q1.get("wer"), "codec_first_layer_stoi": q1.get("stoi"),
-        "codec_frame_rate": codec_frame_rate(a.bundle), "codec_12hz_wer": q12all.get("wer"), "codec_12hz_stoi": q12all.get("stoi"),
-        "codec_12hz_first_layer_wer": q12_1.get("wer"), "tts_12hz_wer": tts12.get("wer"),
+        "codec_frame_rate": codec_frame_rate(a.bundle),
         "semantic_only_wer": sem.get("wer"), "semantic_only_sim": sem.get("sim"),
-        "true_tokens_acoustic_stage_wer": gta.get("wer"),
-        "acoustic_stage": "NAR (flow/nar.py) reading the LM's states",
+        "true_tokens_acoustic_stage_wer": gta.get("wer"), "true_tokens_acoustic_stage_sim": gta.get("sim"),
+        "previous_model": {"wer": tts_prev.get("wer"), "sim": tts_prev.get("sim"), "dnsmos": tts_prev.get("dnsmos"),
+                           "semantic_only_wer": sem_prev.get("wer"), "true_tokens_acoustic_stage_wer": gta_prev.get("wer")},
+        "acoustic_stage": "NAR (flow/nar.py) reading the LM's states, decoding expected code vectors (decode: soft)",
         "lm_val_top1": val_lm["top1"], "lm_train_top1": train_lm["top1"], "lm_test_top1": test_lm["top1"],
         "lm_val_nll": val_lm["nll"], "lm_train_nll": train_lm["nll"], "lm_test_nll": test_lm["nll"],
         "clips": tts.get("n"), "eval_set": "held-out speakers saying held-out sentences (test split), Whisper base",
@@ -170,7 +180,8 @@ def main() -> None:
         "machine": {"cpus": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
                     "torch": torch.__version__},
         "train_wall_s": a.train_seconds, "report_wall_s": None, "commit": commit,
-        "stage_wall_s": stage_times(stages, out / "results.json", {"codec 25 Hz": a.codec25_steps}),
+        "stage_wall_s": stage_times(stages, out / "results.json", {"codec 25 Hz": a.codec25_steps},
+                                    json.loads(a.stage_seconds) if a.stage_seconds else None),
     }
     if res["train_wall_s"] is None:  # not given: the sum of the stages' times
         res["train_wall_s"] = float(sum(res["stage_wall_s"].values()))
@@ -186,7 +197,7 @@ def main() -> None:
               f"| NLL | {train_lm['nll']:.3f} | {val_lm['nll']:.3f} | {test_lm['nll']:.3f} |", "",
               f"Real-time factor of the whole pipeline ({speed['threads']} threads, default voice): {speed['rtf']}"]
     write_text_atomic(out / "speak_results.md", "\n".join(lines) + "\n")
-    curves(stages, out / "speak_curves.png")
+    curves({k: v for k, v in stages.items() if (v / "train_log.jsonl").is_file()}, out / "speak_curves.png")
     print(json.dumps(res, indent=1))
 
 
