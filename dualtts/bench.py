@@ -254,11 +254,59 @@ def measure_e2e(model: str | None, sentences: int, device, repeats: int, steps: 
             "ttfa_s": med("ttfa_s")}
 
 
+def published_random(sizes: str, device) -> "PublishedSynthesizer":
+    """The published DualCodec TTS pipeline with random weights (speed only): AR, NAR and codec (its w2v-BERT 2.0
+    too) at the published sizes (``"published"``) or tiny ones with the real vocabularies (``"tiny"``)."""
+    from codec.config import PRESETS, DualCodecConfig
+    from codec.model import DualCodec
+    from dualtts.published import load_text_frontend
+    from dualtts.synthesizer import PublishedSynthesizer
+    from flow.valle_nar import ReferenceNAR, get_reference_nar_config
+    from lm.reference_ar import ReferenceAR, get_reference_ar_config
+
+    torch.manual_seed(0)
+    tiny = sizes == "tiny"
+    ar = ReferenceAR(get_reference_ar_config(sizes, **dict(text_vocab_size=51866, codebook_size=16384) if tiny else {}))
+    nar = ReferenceNAR(get_reference_nar_config(sizes))
+    w2v = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, conv_depthwise_kernel_size=7) if tiny \
+        else dict(hidden_size=1024, num_hidden_layers=17, num_attention_heads=16, intermediate_size=4096, conv_depthwise_kernel_size=31)
+    small = dict(encoder_dim=4, latent_dim=64, decoder_dim=32, semantic_dim=32, semantic_layers=2) if tiny else {}
+    codec_cfg = PRESETS["reference-12hz"]().to_dict()  # w2v-BERT 2.0's sizes, the 17 layers read (hidden state 17)
+    codec_cfg["ssl"].update(source="random", config=w2v, **dict(layer=2, dim=64) if tiny else {})
+    codec = DualCodec(DualCodecConfig.from_dict({**codec_cfg, **small})).eval().to(device)
+    half = torch.float16 if torch.device(device).type == "cuda" else None
+    ar, nar = (m.to(device, half).eval() if half else m.to(device).eval() for m in (ar, nar))
+    ar.set_text_frontend(load_text_frontend(ar.cfg.tokenizer))
+    return PublishedSynthesizer(ar, nar, codec, "en", device)
+
+
+def measure_published(sentences: int, device, repeats: int, sizes: str = "published", warmup: int = 1) -> dict:
+    """The published pipeline (:func:`published_random`) streaming the first ``sentences`` of :data:`SENTENCES` with
+    the shipped model's voice prompt: RTF and time to first audio. Random weights rarely say eos, so each sentence
+    gets a fixed 12.5 tokens per 15 characters (about the speaking rate)."""
+    from dualtts.synthesizer import DEFAULT_MODEL
+
+    tts = published_random(sizes, device)
+    prompt, prompt_text = str(DEFAULT_MODEL / "prompt.wav"), (DEFAULT_MODEL / "prompt.txt").read_text(encoding="utf-8").strip()
+    text = " ".join(SENTENCES[:sentences])
+    n = round(12.5 * len(text) / sentences / 15)
+    kw = dict(prompt=prompt, prompt_text=prompt_text, min_new_tokens=n, max_new_tokens=n)
+    for _ in range(warmup):
+        list(tts.synthesize_stream(SENTENCES[-1], **kw))
+    stats = []
+    for _ in range(repeats):
+        list(tts.synthesize_stream(text, seed=0, **kw))
+        stats.append(dict(tts.stats))
+    med = lambda k: statistics.median(s[k] for s in stats)
+    return {"sizes": sizes, "chars": len(text), "sentences": sentences, "tokens_per_sentence": n, "audio_s": med("seconds"),
+            "wall_s": med("wall_s"), "rtf": med("rtf"), "ttfa_s": med("ttfa_s"), "params_M": _params_M(tts.lm) + _params_M(tts.flow)}
+
+
 # --- one run of everything -----------------------------------------------------------------------
 FULL = dict(seconds=10.0, repeats=3, warmup=1, lm_new=125, lm_phonemes=150, lm_prompt=38, flow_preset="base",
-            e2e_sentences=[1, 2, 4, 8], e2e_repeats=2)
+            e2e_sentences=[1, 2, 4, 8], e2e_repeats=2, published="published")
 QUICK = dict(seconds=0.5, repeats=1, warmup=0, lm_new=12, lm_phonemes=20, lm_prompt=6, flow_preset="tiny",
-             e2e_sentences=[1, 2], e2e_repeats=1)
+             e2e_sentences=[1, 2], e2e_repeats=1, published="tiny")
 # our codecs at each frame rate (trained checkpoints, else the preset with random weights); the model's own replaces its rate's
 OUR_CODECS = {12.5: (ROOT / "recipes/mini/checkpoints/tiny-12hz-3h", "tiny-12hz"),
               25.0: (ROOT / "recipes/mini/checkpoints/dualtts-mini/codec", "tiny-25hz")}
@@ -269,7 +317,7 @@ def _ratio(a, b):
 
 
 def run(parts, model: str | None, threads: int, device, out_dir, quick: bool = False, log=print) -> dict:
-    """Measure ``parts`` (codec, lm, flow, e2e) and write ``bench.json``, ``e2e_speed.json`` (e2e), the
+    """Measure ``parts`` (codec, lm, flow, e2e; published: optional) and write ``bench.json``, ``e2e_speed.json`` (e2e), the
     ``rtf_16_steps`` of ``flow_speed.json`` (flow; its other fields kept), ``RESULTS.md`` and PNG plots
     (:mod:`dualtts.bench_report`)."""
     import json
@@ -343,6 +391,9 @@ def run(parts, model: str | None, threads: int, device, out_dir, quick: bool = F
             res["e2e_summary"] = {k: e2e[k] for k in ("rtf", "ttfa_s")}
             out.mkdir(parents=True, exist_ok=True)
             write_text_atomic(out / "e2e_speed.json", json.dumps(e2e, indent=1))
+    if "published" in parts:  # optional: the published DualCodec TTS, random weights (dualtts.published)
+        for n in S["e2e_sentences"][:2]:
+            step("published", f"sentences_{n}", measure_published, n, device, S["e2e_repeats"], S["published"], S["warmup"])
     anchor = res.get("codec", {}).get("mimi", {}).get("decode_rtf")
     for name, rtf in [(f"lm_{k}", v.get("rtf")) for k, v in res.get("lm", {}).items()] + \
                      [(f"acoustic_{k}", v.get("rtf")) for k, v in res.get("flow", {}).items()] + \

@@ -5,6 +5,7 @@
     wav = tts("Text to speak.", prompt="voice.wav", prompt_text="What the voice says.")   # zero-shot
     tts = Synthesizer.from_pretrained("folder")              # a folder with codec/ lm/ flow/ (+ prompt.wav, prompt.txt)
     tts = Synthesizer.from_pretrained(lm="…/lm", flow="…/flow", tokenizer="dualcodec:…")
+    tts = Synthesizer.from_pretrained("amphion/dualcodec-tts")   # the published DualCodec TTS (dualtts.published)
 
 Long text is split into sentences; each is synthesized with the same prompt and the pieces are joined
 with a short cross-fade. ``tts.synthesize_stream(text)`` yields the pieces as they are ready
@@ -20,7 +21,7 @@ import torch
 
 from data.audio import load_audio
 from data.checkpoint import resolve_device
-from data.text import Phonemizer, TextError, check_text
+from data.text import Phonemizer, TextError, check_text, normalize_text
 
 
 def split_sentences(text: str, max_chars: int = 200) -> list[str]:
@@ -43,6 +44,8 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "recipes" / "mini" / "chec
 
 class Synthesizer:
     max_text_chars = 5000  # one call; longer texts go through --batch or several calls
+    prompt_min_rms: float | None = None  # a quieter prompt is raised to this RMS before encoding (None: as it is)
+
     def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu",
                  default_prompt: tuple[str, str] | None = None):
         if lm.cfg.codebook_size != tokenizer.codebook_sizes[0] or flow.cfg.codebook_size != tokenizer.codebook_sizes[0]:
@@ -52,7 +55,8 @@ class Synthesizer:
             raise ValueError(f"the flow reads LM states of width {flow.cfg.cond_dim} but the LM is {lm.cfg.hidden_size} wide "
                              "(a flow trained with another LM?)")
         self.lm, self.flow, self.tokenizer, self.symbols = lm, flow, tokenizer, symbols
-        self.phonemizer = Phonemizer(language)
+        self.language = language
+        self.phonemizer = Phonemizer(language) if symbols is not None else None  # None: an LM that reads text
         self.device = torch.device(device)
         self.default_prompt = default_prompt  # (wav path, transcript) used when no prompt is given
 
@@ -61,12 +65,19 @@ class Synthesizer:
                         tokenizer: str | None = None, language: str = "en-us", device: str = "auto",
                         quantize: str = "none") -> "Synthesizer":
         """``path``: a model folder with ``codec/``, ``lm/``, ``flow/`` (and a default voice ``prompt.wav`` +
-        ``prompt.txt``); None: the shipped default model. Or the three parts by ``lm``/``flow``/``tokenizer``."""
+        ``prompt.txt``); None: the shipped default model. Or the three parts by ``lm``/``flow``/``tokenizer``.
+        ``"amphion/dualcodec-tts"`` or a folder of its two files: the published model (``tokenizer``: its codec,
+        default ``amphion/dualcodec:12hz``; :mod:`dualtts.published`)."""
         from codec.tokenizer import load_tokenizer, tokenizer_spec
         from lm.model import quantize_for_cpu
         from flow.infer import load_acoustic_stage
         from lm.model import SemanticLM
 
+        from dualtts.published import is_published, load_published
+
+        if path is not None and lm is None and flow is None and is_published(path):
+            return PublishedSynthesizer(**load_published(path, tokenizer=tokenizer, language=language, device=device,
+                                                         quantize=quantize))
         prompt = None
         if lm is None and flow is None and tokenizer is None:
             root = Path(path) if path is not None else DEFAULT_MODEL
@@ -125,8 +136,22 @@ class Synthesizer:
             wav, src = np.asarray(prompt, dtype=np.float32), "prompt"
         if prompt_text is None:
             prompt_text = self.transcribe_prompt(wav, src)
+        rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if wav.size else 0.0
+        if self.prompt_min_rms and 0 < rms < self.prompt_min_rms:
+            wav = (wav * (self.prompt_min_rms / rms)).astype(np.float32)
         codes = self.tokenizer.encode(torch.from_numpy(wav).to(self.device)[None, None])[0]  # [Q, Fp]
         return codes, self._phonemes(prompt_text, f"{src} (prompt text)"), src
+
+    def _semantic_tokens(self, prompt_ph, target, codes: torch.Tensor, seed: int, **sampling):
+        """One sentence's first-layer tokens [F] from the LM (prompt + target text, the prompt's codes [Q, Fp]),
+        and the LM states the flow reads (None if it reads none)."""
+        ph = torch.tensor(prompt_ph + self.symbols.encode(" ") + target)
+        tokens = self.lm.generate([ph], [codes[0]], seed=seed, target_phonemes=[len(target)], **sampling)[0]
+        tokens = tokens[tokens >= 0]
+        cond = None
+        if tokens.numel() and self.flow.cfg.cond_dim:  # the flow reads the LM's states: where in the text each frame is
+            cond = self.lm.speech_states([ph], [torch.cat([codes[0], tokens])])[0]
+        return tokens, cond
 
     @torch.inference_mode()
     def synthesize_stream(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16,
@@ -140,7 +165,7 @@ class Synthesizer:
 
         t0 = time.perf_counter()
         self.stats = {}
-        sentences = split_sentences(check_text(text, self.phonemizer.language, self.max_text_chars))
+        sentences = split_sentences(check_text(text, self.language, self.max_text_chars))
         if not sentences:
             raise TextError("text", "nothing to say: the text is empty")
         targets = [self._phonemes(x, f"text sentence {i + 1}") for i, x in enumerate(sentences)]  # all errors up front
@@ -149,15 +174,11 @@ class Synthesizer:
 
         sr, n_fade, total = self.tokenizer.sample_rate, int(fade_s * self.tokenizer.sample_rate), 0
         for i, target in enumerate(targets):
-            ph = torch.tensor(prompt_ph + self.symbols.encode(" ") + target)
-            tokens = self.lm.generate([ph], [codes[0]], seed=seed + i, target_phonemes=[len(target)], **sampling)[0]
-            tokens = tokens[tokens >= 0]
+            tokens, cond = self._semantic_tokens(prompt_ph, target, codes, seed + i, **sampling)
             if tokens.numel() == 0:
                 continue
-            cond = None
-            if self.flow.cfg.cond_dim:  # the flow reads the LM's states: where in the text each frame is
-                cond = self.lm.speech_states([ph], [torch.cat([codes[0], tokens])])[0]
-            out = fill_utterance(self.flow, self.tokenizer, tokens, prompt_codes=codes, prompt_seconds=None, steps=steps,
+            # (CPU tensors in: fill_utterance reads them through numpy and moves them to the flow's device)
+            out = fill_utterance(self.flow, self.tokenizer, tokens.cpu(), prompt_codes=codes.cpu(), prompt_seconds=None, steps=steps,
                                  cfg_scale=cfg_scale, seed=seed + i, cond=cond)
             piece = out[0, 0].float().cpu().numpy().astype(np.float32)
             if n_fade and len(piece) > 2 * n_fade:
@@ -181,3 +202,31 @@ class Synthesizer:
         pieces = list(self.synthesize_stream(text, prompt, prompt_text, seed=seed, steps=steps, cfg_scale=cfg_scale,
                                              max_prompt_seconds=max_prompt_seconds, **sampling))
         return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+
+
+class PublishedSynthesizer(Synthesizer):
+    """The published DualCodec TTS (:mod:`dualtts.published`: loading, languages): its AR reads the text itself
+    (``lm.generate(prompt_text, text, prompt_codes, language)``), not phonemes; no default voice; the prompt
+    raised to RMS 0.1 when quieter, as the reference does."""
+
+    prompt_min_rms = 0.1
+
+    def __init__(self, lm, flow, tokenizer, language: str = "en", device: str | torch.device = "cpu"):
+        from dualtts.published import check_parts, published_language
+
+        check_parts(flow, tokenizer)
+        super().__init__(lm, flow, tokenizer, None, published_language(language), device)
+
+    def _phonemes(self, text: str, source: str) -> str:
+        normalize_text(text, source)  # TextError: empty, or only punctuation and symbols
+        return text  # the AR's text frontend normalizes and encodes it
+
+    def _prompt(self, prompt, prompt_text, max_prompt_seconds):
+        if prompt is None:
+            from dualtts.published import NO_VOICE
+
+            raise ValueError(NO_VOICE)
+        return super()._prompt(prompt, prompt_text, max_prompt_seconds)
+
+    def _semantic_tokens(self, prompt_text, target, codes, seed, **sampling):
+        return self.lm.generate(prompt_text, target, codes[0], language=self.language, seed=seed, **sampling), None

@@ -111,7 +111,7 @@ class ReferenceAR(Published, nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.llm.lm_head.weight.device
+        return self.llm.model.embed_tokens.weight.device  # (not the head's: an int8 Linear has no weight tensor)
 
     # --- text ---
     @property

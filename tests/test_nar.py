@@ -111,6 +111,8 @@ def test_soft_decoding_is_the_expected_code_vector(tiny_codec):
     assert wav.shape == (1, 1, 5 * codec.cfg.hop_length) and torch.isfinite(wav).all()
     m.cfg.decode = "argmax"
     assert not torch.allclose(fill_utterance(m, codec, codes[0, 0, :5], prompt), wav)
+    with pytest.raises(ValueError, match="expected soft or argmax"):
+        _nar(decode="mean")
 
 
 def test_cli_train_and_generate(tmp_path, token_manifests, tiny_codec, capsys):

@@ -7,15 +7,16 @@ import sys
 from dualtts.commands.common import add_device, csv_list
 
 PARTS = ("codec", "lm", "flow", "e2e")
+OPTIONAL = ("published",)  # the published DualCodec TTS with random weights of the real size (not run by default)
 
 
 def cmd_bench(a) -> int:
     from dualtts.bench import run
 
     parts = csv_list(a.parts)
-    bad = sorted(set(parts) - set(PARTS))
+    bad = sorted(set(parts) - set(PARTS + OPTIONAL))
     if bad or not parts:
-        raise SystemExit(f"error: --parts: unknown part(s) {', '.join(bad) or '(none given)'}; choose from {','.join(PARTS)}")
+        raise SystemExit(f"error: --parts: unknown part(s) {', '.join(bad) or '(none given)'}; choose from {','.join(PARTS + OPTIONAL)}")
     out = a.out_dir or ("exp/bench-quick" if a.quick else "recipes/bench")
     res = run(parts, a.model, a.threads, a.device, out, quick=a.quick, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(json.dumps({"out_dir": out, "e2e": res.get("e2e_summary"), "ratios": res["ratios"]}))
@@ -29,6 +30,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads of every measurement")
     p.add_argument("--out-dir", default=None, help="default: recipes/bench (with --quick: exp/bench-quick)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke run whose numbers mean nothing")
-    p.add_argument("--parts", default=",".join(PARTS), help="comma list of codec,lm,flow,e2e")
+    p.add_argument("--parts", default=",".join(PARTS), help="comma list of codec,lm,flow,e2e (default), and published: the "
+                   "published DualCodec TTS pipeline, random weights of its real size, RTF and time to first audio")
     add_device(p)
     p.set_defaults(func=cmd_bench)

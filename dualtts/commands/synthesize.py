@@ -13,6 +13,7 @@ from tqdm import tqdm
 from data.audio import save_audio
 from data.manifest import read_jsonl
 from dualtts.commands.common import add_device, add_tokenizer, open_tokenizer
+from dualtts.published import NO_VOICE, is_published, published_language
 from dualtts.synthesizer import Synthesizer
 from dualtts.zeroshot import flow_generate, lm_generate, lm_states
 from lm.model import quantize_for_cpu
@@ -59,6 +60,9 @@ def cmd_flow_generate(a) -> int:
 
 
 def _load_synthesizer(a):
+    if a.model is not None and not (a.lm or a.flow) and is_published(a.model):  # --tokenizer: its codec (optional)
+        return Synthesizer.from_pretrained(a.model, tokenizer=a.tokenizer, language=a.language, device=a.device,
+                                           quantize=a.quantize)
     parts = (a.lm, a.flow, a.tokenizer)
     if any(parts) and not all(parts):
         raise SystemExit("error: give --lm, --flow and --tokenizer together (or --model FOLDER, or nothing for the default model)")
@@ -118,6 +122,10 @@ def cmd_synthesize(a) -> int:
     if a.prompt_text is not None and a.prompt is None:
         raise SystemExit("error: --prompt-text without --prompt")
     items = _read_batch(a.batch) if a.batch else None
+    if a.model is not None and is_published(a.model):  # before the download: the model has no voice nor phonemes
+        published_language(a.language)
+        if a.prompt is None and (items is None or any(not it.get("prompt") for it in items)):
+            raise SystemExit(f"error: {NO_VOICE}")
     tts = _load_synthesizer(a)
     sr = tts.tokenizer.sample_rate
     kw = dict(steps=a.steps, cfg_scale=a.cfg_scale, **_sampling(a))
@@ -169,10 +177,12 @@ def _sampling(a) -> dict:
 
 def add_parsers(sub) -> None:
     s = sub.add_parser("synthesize", help="text + a voice prompt (audio and its transcript) -> speech")
-    s.add_argument("--model", default=None, help="model folder with codec/ lm/ flow/ (default: the shipped dualtts-mini)")
+    s.add_argument("--model", default=None, help="model folder with codec/ lm/ flow/ (default: the shipped dualtts-mini); "
+                   "amphion/dualcodec-tts or a folder of its two .safetensors: the published DualCodec TTS (needs --prompt)")
     s.add_argument("--lm", help="LM checkpoint folder (with --flow and --tokenizer, instead of --model)")
     s.add_argument("--flow", help="flow checkpoint folder")
-    s.add_argument("--tokenizer", help="dualcodec:PATH | mimi:ID | encodec:ID (the one both were trained on)")
+    s.add_argument("--tokenizer", help="dualcodec:PATH | mimi:ID | encodec:ID (the one both were trained on; with the "
+                   "published --model: its codec, default amphion/dualcodec:12hz)")
     s.add_argument("--text", help="what to say (or --batch)")
     s.add_argument("--batch", help="items.jsonl: one {\"text\", \"id\"?, \"prompt\"?, \"prompt_text\"?, \"seed\"?} per line -> OUT_DIR/<id>.wav")
     s.add_argument("--out-dir", help="output folder of --batch")
@@ -180,7 +190,8 @@ def add_parsers(sub) -> None:
     s.add_argument("--prompt", help="voice prompt audio (0.5 to 15 s); default: the model's default voice")
     s.add_argument("--prompt-text", help="transcript of the prompt audio (default: transcribed by the offline ASR, and said so)")
     s.add_argument("--out", help="output audio file (written atomically; with --stream it grows as audio comes)")
-    s.add_argument("--language", default="en-us")
+    s.add_argument("--language", default="en-us", help="espeak-ng voice of the phonemizer (default en-us); the published "
+                   "model: en (en-us, en-gb) or zh (cmn, zh-cn)")
     s.add_argument("--steps", type=int, default=16)
     s.add_argument("--cfg-scale", type=float, default=2.0)
     _sampling_args(s)

@@ -25,8 +25,12 @@ PROMPT_VOICES = ("rhvoice:clb", "rhvoice:slt", "flite:slt", "rhvoice:bdl")
 
 
 def pick_prompt(manifest: str, corpus_speakers: Path | None) -> tuple:
-    """A 3-6 s training utterance of the first available freely licensed voice."""
-    utts = read_manifest(manifest)
+    """A 3-6 s training utterance of the first available freely licensed voice (a Harvard sentence where there is
+    one: natural prosody, unlike the corpus's free-order word sentences)."""
+    from data.corpus_maker.sentences import harvard_sentences
+
+    harvard = set(harvard_sentences())
+    utts = sorted(read_manifest(manifest), key=lambda u: (u.text not in harvard, u.id))
     voice_of = {}
     if corpus_speakers is not None and corpus_speakers.is_file():
         import csv
@@ -36,8 +40,8 @@ def pick_prompt(manifest: str, corpus_speakers: Path | None) -> tuple:
     for want in PROMPT_VOICES:
         cands = [u for u in utts if voice_of.get(u.speaker) == want and 3.0 <= u.duration <= 6.0]
         if cands:
-            return sorted(cands, key=lambda u: u.id)[0], want
-    u = sorted((u for u in utts if 3.0 <= u.duration <= 6.0), key=lambda u: u.id)[0]
+            return cands[0], want
+    u = next(u for u in utts if 3.0 <= u.duration <= 6.0)
     return u, voice_of.get(u.speaker, u.speaker)
 
 

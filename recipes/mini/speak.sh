@@ -24,10 +24,12 @@ cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
 C=exp/corpus-v2; M=$C/manifests; X=exp/speak; Y=exp/speak25     # the codec's corpus and runs
 T=exp/corpus-v3; TM=$T/manifests; Z=exp/speak3                  # the TTS stages' corpus and runs
-CODEC_STEPS=${CODEC_STEPS:-7000}; CODEC25_STEPS=${CODEC25_STEPS:-10000}; LM_STEPS=${LM_STEPS:-5000}; NAR_STEPS=${NAR_STEPS:-3000}
+CODEC_STEPS=${CODEC_STEPS:-7000}; CODEC25_STEPS=${CODEC25_STEPS:-10000}; LM_STEPS=${LM_STEPS:-5000}; NAR_STEPS=${NAR_STEPS:-2500}
 # the 12.5 Hz codec to continue: the committed tiny-12hz-3h (what the shipped model started from)
 CODEC_INIT=${CODEC_INIT:-recipes/mini/checkpoints/tiny-12hz-3h}
-NAR_INIT=${NAR_INIT:-}   # a NAR checkpoint to warm-start the acoustic stage from (e.g. the previous bundle's flow/)
+# a NAR checkpoint to warm-start the acoustic stage from. The shipped NAR continued the previous default model's
+# (git show 91abf30:recipes/mini/checkpoints/dualtts-mini/flow/, 4000 steps on corpus-v2) for NAR_STEPS; empty: from scratch
+NAR_INIT=${NAR_INIT:-}
 PREC=${PREC:-auto}   # bf16 where the hardware computes it natively, else fp32 (recipes/bench/train_speed.json)
 PER_SPK=${EVAL_PER_SPEAKER:-6}
 mkdir -p $X $Y $Z
@@ -95,7 +97,8 @@ done
 if [ ! -f "$Z/nar/checkpoints/step-$NAR_STEPS/state.json" ]; then
   stamp nar
   dualtts train nar --config recipes/mini/nar.yaml train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl \
-    lm_states=$STATES ${NAR_INIT:+init=$NAR_INIT} train.max_steps=$NAR_STEPS train.mixed_precision=$PREC train.out_dir=$Z/nar
+    lm_states=$STATES ${NAR_INIT:+init=$NAR_INIT} train.max_steps=$NAR_STEPS train.warmup_steps=100 train.val_every=500 \
+    train.save_every=500 train.mixed_precision=$PREC train.out_dir=$Z/nar
 fi
 TRAIN_S=${TRAIN_SECONDS:-$(( $(date +%s) - T0 ))}  # (TRAIN_SECONDS: the training time of a run spread over invocations)
 stamp bundle
@@ -122,5 +125,6 @@ gen --out "$E/gt-acoustic"
 ev "$E/gt-acoustic" wer,sim "$E/eval-gt-acoustic.json"
 gen --out "$E/tts" --tokens "$E/lm-q1"
 ev "$E/tts" wer,sim,dnsmos "$E/eval-tts.json"
-python recipes/mini/speak_report.py --runs $Z --bundle $B --train-seconds $TRAIN_S --out recipes/mini
+python recipes/mini/speak_report.py --runs $Z --previous "${PREVIOUS_EVAL:-$Z/eval-previous}" --bundle $B \
+  --train-seconds $TRAIN_S --out recipes/mini
 stamp done
