@@ -63,14 +63,20 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 class Published(Pretrained):
-    """A model whose default config is the published one. A subclass sets ``PUBLISHED_FILE`` and
-    ``default_config()``; its ``state_dict`` keys are the published keys (so one key set serves both forms)."""
+    """A model whose default config is the published one. A subclass sets ``PUBLISHED_FILE`` and ``get_config``
+    (a preset name, YAML or checkpoint folder -> its config; preset ``published`` = the published sizes); its
+    ``state_dict`` keys are the published keys (so one key set serves both forms)."""
 
     PUBLISHED_FILE = ""
+    get_config = None  # staticmethod(spec) -> config
 
     @classmethod
     def default_config(cls):
-        raise NotImplementedError
+        return cls.get_config("published")
+
+    @classmethod
+    def config_from_folder(cls, path):
+        return cls.get_config(str(path))
 
     def load_checkpoint_state(self, state: dict, path: Path) -> None:
         """Strict: every key of the layout, nothing else, every shape equal (one-line errors naming the file). RoPE

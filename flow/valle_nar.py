@@ -171,6 +171,7 @@ class _LayerTables(nn.Module):  # the published ``prompt_embedder.embeddings.N``
 
 class ReferenceNAR(Published, nn.Module):
     WHAT = "reference NAR"
+    get_config = staticmethod(get_reference_nar_config)
     PUBLISHED_FILE = NAR_FILE
     predicts_codes = True  # flow.infer.fill_utterance: fills codes layer by layer
 
@@ -180,14 +181,6 @@ class ReferenceNAR(Published, nn.Module):
         self.phone_embedder = nn.Embedding(cfg.phone_vocab_size + cfg.num_special, cfg.hidden_size)
         self.prompt_embedder = _LayerTables(cfg)
         self.model = _Core(cfg)
-
-    @classmethod
-    def default_config(cls) -> ReferenceNARConfig:
-        return ReferenceNARConfig()
-
-    @classmethod
-    def config_from_folder(cls, path) -> ReferenceNARConfig:
-        return get_reference_nar_config(str(path))
 
     @property
     def device(self) -> torch.device:

@@ -91,6 +91,7 @@ def get_reference_ar_config(spec: str | dict = "published", **overrides) -> Refe
 
 class ReferenceAR(Published, nn.Module):
     WHAT = "reference AR"
+    get_config = staticmethod(get_reference_ar_config)
     PUBLISHED_FILE = AR_FILE
 
     def __init__(self, cfg: ReferenceARConfig | None = None):
@@ -100,14 +101,6 @@ class ReferenceAR(Published, nn.Module):
         self.cfg = cfg if cfg is not None else ReferenceARConfig()
         self.llm = LlamaForCausalLM(self.cfg.llama_config())
         self._text = None
-
-    @classmethod
-    def default_config(cls) -> ReferenceARConfig:
-        return ReferenceARConfig()
-
-    @classmethod
-    def config_from_folder(cls, path) -> ReferenceARConfig:
-        return get_reference_ar_config(str(path))
 
     @property
     def device(self) -> torch.device:

@@ -86,16 +86,22 @@ def _stand_ins() -> dict[str, types.ModuleType]:
             "torchaudio": module("torchaudio", functional=functional), "torchaudio.functional": functional}
 
 
+def install_stand_ins(mp: pytest.MonkeyPatch) -> None:
+    """Stand-ins (:func:`_stand_ins`) for the reference's imports that are not installed, in ``sys.modules``
+    through ``mp`` (gone when its context ends)."""
+    stand_ins = _stand_ins()
+    missing = {n for n in {k.split(".")[0] for k in stand_ins} if importlib.util.find_spec(n) is None}
+    for name, m in stand_ins.items():
+        if name.split(".")[0] in missing:
+            mp.setitem(sys.modules, name, m)
+
+
 @pytest.fixture(scope="module")
 def ref():
     """The reference package's modules, imported with stand-ins for what is not installed (in ``sys.modules`` only
     while it is imported: its modules keep them, nothing else sees them)."""
-    stand_ins = _stand_ins()
-    missing = {n for n in {k.split(".")[0] for k in stand_ins} if importlib.util.find_spec(n) is None}
     with pytest.MonkeyPatch.context() as mp:
-        for name, m in stand_ins.items():
-            if name.split(".")[0] in missing:
-                mp.setitem(sys.modules, name, m)
+        install_stand_ins(mp)
         try:
             pkg = importlib.import_module("dualcodec")
             mods = types.SimpleNamespace(DualCodec=pkg.DualCodec,

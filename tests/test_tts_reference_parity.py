@@ -23,7 +23,7 @@ import pytest
 import torch
 import yaml
 
-from test_reference_parity import _stand_ins  # the codec parity test's stand-ins (audiotools, easydict, einops, ...)
+from test_reference_parity import install_stand_ins  # the codec parity test's stand-ins (audiotools, easydict, einops, ...)
 
 from flow.valle_nar import NAR_FILE, ReferenceNAR, get_reference_nar_config
 from lm.reference_ar import AR_FILE, ReferenceAR, get_reference_ar_config
@@ -68,12 +68,8 @@ def _legacy_llama_config():
 
 @pytest.fixture(scope="module")
 def ref():
-    stand_ins = _stand_ins()
-    missing = {n for n in {k.split(".")[0] for k in stand_ins} if importlib.util.find_spec(n) is None}
     with pytest.MonkeyPatch.context() as mp:
-        for name, m in stand_ins.items():
-            if name.split(".")[0] in missing:
-                mp.setitem(sys.modules, name, m)
+        install_stand_ins(mp)
         _legacy_transformers(mp)
         try:
             ar = importlib.import_module("dualcodec.model_tts.valle_ar.llama_wrapper")
