@@ -78,6 +78,17 @@ def resolve_precision(mode: str, cpu: bool = False) -> str:
     return "bf16" if fast_bf16_cpu() else "no"
 
 
+def _release_other_precision(precision: str) -> None:
+    """accelerate keeps one process-wide state; a second training in the same single process (e.g. ``dualtts
+    finetune``'s LM then NAR, or a script that trains twice) with another precision would be refused. Release it
+    then; a launched multi-process run never trains twice with different settings, and keeps its state."""
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state and AcceleratorState().num_processes == 1 \
+            and str(AcceleratorState().mixed_precision) != precision:
+        AcceleratorState._reset_state(reset_partial_state=True)
+
+
 def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float) -> float:
     if step < warmup:
         return (step + 1) / max(1, warmup)
@@ -95,6 +106,7 @@ class Trainer:
         # a GAN step or a quantizer-bypass step leaves some parameters without gradients
         ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
         self.precision = resolve_precision(cfg.mixed_precision, cfg.cpu)
+        _release_other_precision(self.precision)
         self.accelerator = Accelerator(mixed_precision=self.precision, cpu=cfg.cpu, kwargs_handlers=[ddp])
         set_seed(cfg.seed)
         mods = task.modules()
