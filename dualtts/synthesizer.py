@@ -47,7 +47,7 @@ class Synthesizer:
     prompt_min_rms: float | None = None  # a quieter prompt is raised to this RMS before encoding (None: as it is)
 
     def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu",
-                 default_prompt: tuple[str, str] | None = None):
+                 default_prompt: tuple[str, str] | None = None, reader=None):
         if lm.cfg.codebook_size != tokenizer.codebook_sizes[0] or flow.cfg.codebook_size != tokenizer.codebook_sizes[0]:
             raise ValueError(f"first-layer codebook sizes differ: LM {lm.cfg.codebook_size}, flow {flow.cfg.codebook_size}, "
                              f"tokenizer {tokenizer.codebook_sizes[0]} (trained on another tokenizer?)")
@@ -59,13 +59,18 @@ class Synthesizer:
         self.phonemizer = Phonemizer(language) if symbols is not None else None  # None: an LM that reads text
         self.device = torch.device(device)
         self.default_prompt = default_prompt  # (wav path, transcript) used when no prompt is given
+        if reader is not None and reader.cfg.codebook_size != lm.cfg.codebook_size:
+            raise ValueError(f"the token reader reads a {reader.cfg.codebook_size} codebook but the LM writes {lm.cfg.codebook_size}")
+        self.reader = reader  # lm.reader.TokenReader: best-of-N LM sampling (None: one sample)
+        self.default_candidates = 4 if reader is not None else 1
 
     @classmethod
     def from_pretrained(cls, path: str | None = None, *, lm: str | None = None, flow: str | None = None,
-                        tokenizer: str | None = None, language: str = "en-us", device: str = "auto",
-                        quantize: str = "none") -> "Synthesizer":
-        """``path``: a model folder with ``codec/``, ``lm/``, ``flow/`` (and a default voice ``prompt.wav`` +
-        ``prompt.txt``); None: the shipped default model. Or the three parts by ``lm``/``flow``/``tokenizer``.
+                        tokenizer: str | None = None, reader: str | None = None, language: str = "en-us",
+                        device: str = "auto", quantize: str = "none") -> "Synthesizer":
+        """``path``: a model folder with ``codec/``, ``lm/``, ``flow/`` (optionally ``reader/``, the token reader
+        of best-of-N sampling, and a default voice ``prompt.wav`` + ``prompt.txt``); None: the shipped default
+        model. Or the parts by ``lm``/``flow``/``tokenizer`` (+ ``reader``).
         ``"amphion/dualcodec-tts"`` or a folder of its two files: the published model (``tokenizer``: its codec,
         default ``amphion/dualcodec:12hz``; :mod:`dualtts.published`)."""
         from codec.tokenizer import load_tokenizer, tokenizer_spec
@@ -89,6 +94,8 @@ class Synthesizer:
                 if not (root / part / "model.safetensors").is_file():
                     raise FileNotFoundError(f"{root}: not a DualTTS model folder (missing {part}/model.safetensors)")
             lm, flow, tokenizer = str(root / "lm"), str(root / "flow"), f"dualcodec:{root / 'codec'}"
+            if (root / "reader" / "model.safetensors").is_file():
+                reader = str(root / "reader")
             if (root / "prompt.wav").is_file() and (root / "prompt.txt").is_file():
                 prompt = (str(root / "prompt.wav"), (root / "prompt.txt").read_text(encoding="utf-8").strip())
         elif None in (lm, flow, tokenizer) or path is not None:
@@ -99,8 +106,13 @@ class Synthesizer:
         if symbols is None:
             raise FileNotFoundError(f"{lm}: no symbols.json (the phoneme table) in the LM checkpoint")
         tok = load_tokenizer(tokenizer_spec(tokenizer), device)
+        reader_model = None
+        if reader is not None:
+            from lm.reader import TokenReader
+
+            reader_model = TokenReader.from_pretrained(reader, device)
         return cls(quantize_for_cpu(lm_model, quantize), load_acoustic_stage(flow, device), tok, symbols, language, device,
-                   default_prompt=prompt)
+                   default_prompt=prompt, reader=reader_model)
 
     def transcribe_prompt(self, wav: np.ndarray, source: str, asr_model: str = "base") -> str:
         """The prompt's transcript from the offline ASR (Whisper base; needs the eval extra), said on stderr."""
@@ -142,11 +154,15 @@ class Synthesizer:
         codes = self.tokenizer.encode(torch.from_numpy(wav).to(self.device)[None, None])[0]  # [Q, Fp]
         return codes, self._phonemes(prompt_text, f"{src} (prompt text)"), src
 
-    def _semantic_tokens(self, prompt_ph, target, codes: torch.Tensor, seed: int, **sampling):
-        """One sentence's first-layer tokens [F] from the LM (prompt + target text, the prompt's codes [Q, Fp]),
-        and the LM states the flow reads (None if it reads none)."""
+    def _semantic_tokens(self, prompt_ph, target, codes: torch.Tensor, seed: int, candidates: int = 1, **sampling):
+        """One sentence's first-layer tokens [F] from the LM (prompt + target text, the prompt's codes [Q, Fp];
+        the best of ``candidates`` samples by the token reader), and the LM states the flow reads (None if it
+        reads none)."""
+        from lm.rerank import generate_best_of
+
         ph = torch.tensor(prompt_ph + self.symbols.encode(" ") + target)
-        tokens = self.lm.generate([ph], [codes[0]], seed=seed, target_phonemes=[len(target)], **sampling)[0]
+        tokens = generate_best_of(self.lm, self.reader, [ph], [codes[0]], [target], candidates=candidates, seed=seed,
+                                  target_phonemes=[len(target)], **sampling)[0]
         tokens = tokens[tokens >= 0]
         cond = None
         if tokens.numel() and self.flow.cfg.cond_dim:  # the flow reads the LM's states: where in the text each frame is
@@ -156,7 +172,7 @@ class Synthesizer:
     @torch.inference_mode()
     def synthesize_stream(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16,
                           cfg_scale: float = 2.0, max_prompt_seconds: float = 15.0, fade_s: float = 0.02, gap_s: float = 0.1,
-                          **sampling):
+                          candidates: int | None = None, **sampling):
         """Like :meth:`__call__`, but yields float32 audio chunks as each sentence is ready (the prompt is read
         once and carried over; ``gap_s`` of silence and ``fade_s`` fades at the seams; the chunks joined are
         what ``__call__`` returns). ``self.stats`` afterwards: ``ttfa_s`` (time to the first chunk),
@@ -165,6 +181,11 @@ class Synthesizer:
 
         t0 = time.perf_counter()
         self.stats = {}
+        candidates = self.default_candidates if candidates is None else int(candidates)
+        if candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {candidates}")
+        if candidates > 1 and self.reader is None:
+            raise ValueError(f"candidates={candidates}: best-of-N sampling needs a model with a token reader (reader/)")
         sentences = split_sentences(check_text(text, self.language, self.max_text_chars))
         if not sentences:
             raise TextError("text", "nothing to say: the text is empty")
@@ -174,7 +195,7 @@ class Synthesizer:
 
         sr, n_fade, total = self.tokenizer.sample_rate, int(fade_s * self.tokenizer.sample_rate), 0
         for i, target in enumerate(targets):
-            tokens, cond = self._semantic_tokens(prompt_ph, target, codes, seed + i, **sampling)
+            tokens, cond = self._semantic_tokens(prompt_ph, target, codes, seed + i, candidates=candidates, **sampling)
             if tokens.numel() == 0:
                 continue
             # (CPU tensors in: fill_utterance reads them through numpy and moves them to the flow's device)
@@ -196,11 +217,13 @@ class Synthesizer:
         self.stats.update(seconds=round(total / sr, 3), wall_s=round(wall, 3), rtf=round(wall / max(total / sr, 1e-9), 4))
 
     def __call__(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16, cfg_scale: float = 2.0,
-                 max_prompt_seconds: float = 15.0, **sampling) -> np.ndarray:
+                 max_prompt_seconds: float = 15.0, candidates: int | None = None, **sampling) -> np.ndarray:
         """text; prompt: audio path or float array at the tokenizer's rate; prompt_text: its transcript
-        -> float32 wav [T] at ``tokenizer.sample_rate``. ``sampling``: :class:`lm.sampler.SamplingConfig` fields."""
+        -> float32 wav [T] at ``tokenizer.sample_rate``. ``candidates``: LM samples per sentence, the token reader
+        keeps the one that says the text best (default 4 with a reader, else 1). ``sampling``:
+        :class:`lm.sampler.SamplingConfig` fields."""
         pieces = list(self.synthesize_stream(text, prompt, prompt_text, seed=seed, steps=steps, cfg_scale=cfg_scale,
-                                             max_prompt_seconds=max_prompt_seconds, **sampling))
+                                             max_prompt_seconds=max_prompt_seconds, candidates=candidates, **sampling))
         return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
@@ -228,5 +251,5 @@ class PublishedSynthesizer(Synthesizer):
             raise ValueError(NO_VOICE)
         return super()._prompt(prompt, prompt_text, max_prompt_seconds)
 
-    def _semantic_tokens(self, prompt_text, target, codes, seed, **sampling):
+    def _semantic_tokens(self, prompt_text, target, codes, seed, candidates=1, **sampling):
         return self.lm.generate(prompt_text, target, codes[0], language=self.language, seed=seed, **sampling), None

@@ -37,8 +37,11 @@ def zero_shot_pairs(manifest: str | Path, per_speaker: int | None = None) -> lis
 
 
 def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, per_speaker: int | None = None,
-                batch_size: int = 8, seed: int = 0, **sampling) -> dict:
-    """Generate every pair's target tokens and write them decoded semantic-only. Returns a summary."""
+                batch_size: int = 8, seed: int = 0, reader=None, candidates: int = 1, **sampling) -> dict:
+    """Generate every pair's target tokens and write them decoded semantic-only (the best of ``candidates``
+    samples by the token ``reader``, :mod:`lm.rerank`). Returns a summary."""
+    from lm.rerank import generate_best_of
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pairs = zero_shot_pairs(manifest, per_speaker)
@@ -47,14 +50,16 @@ def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, p
     lengths = []
     for i in tqdm(range(0, len(pairs), batch_size), desc="lm-generate", unit="batch", file=sys.stderr, disable=None):
         chunk = pairs[i: i + batch_size]
-        phon, prompts, n_target = [], [], []
+        phon, prompts, n_target, t_ids = [], [], [], []
         for tgt, pr in chunk:
             src = f"{manifest}:{tgt.id}"
             t_ph = symbols.encode(tgt.phonemes or "", source=src)
             phon.append(torch.tensor(symbols.encode(f"{pr.phonemes or ''} {tgt.phonemes or ''}", source=src)))
             prompts.append(torch.from_numpy(load_codes(manifest, pr)[0]))
             n_target.append(len(t_ph))
-        toks = lm.generate(phon, prompts, seed=seed, target_phonemes=n_target, **sampling)
+            t_ids.append(t_ph)
+        toks = generate_best_of(lm, reader, phon, prompts, t_ids, candidates=candidates, seed=seed, target_phonemes=n_target,
+                                **sampling)
         for (tgt, _), row in zip(chunk, toks):
             row = row[row >= 0].cpu()
             lengths.append(len(row))
@@ -64,7 +69,8 @@ def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, p
             with torch.inference_mode():
                 wav = tokenizer.decode(row[None, None].to(tokenizer.device))
             save_audio(out / f"{tgt.id}.wav", wav[0, 0].float().cpu().numpy(), tokenizer.sample_rate)
-    summary = {"out": str(out), "pairs": len(pairs), "mean_tokens": float(np.mean(lengths)),
+    summary = {"out": str(out), "pairs": len(pairs), "candidates": candidates if reader is not None else 1,
+               "mean_tokens": float(np.mean(lengths)),
                "empty": int(sum(n == 0 for n in lengths))}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

@@ -45,8 +45,9 @@ class NARTask:
         Q = self.train_codes[0].shape[0]
         if Q < 2:
             raise ValueError(f"{cfg.train_manifest}: codes have {Q} layer; the NAR stage needs the acoustic layers too")
+        have = self.train_states[0].shape[1] if self.train_states else 0
         if cfg.init:
-            self.nar = AcousticNAR.from_pretrained(cfg.init).train()
+            self.nar = _init_from(cfg.init, have)
         else:
             info = tokenizer_info(cfg.train_manifest)
             sizes = info.get("codebook_sizes") or [int(max(c[k].max() for c in self.train_codes)) + 1 for k in range(Q)]
@@ -54,7 +55,6 @@ class NARTask:
                         frame_rate=float(info.get("frame_rate", 12.5)),
                         cond_dim=self.train_states[0].shape[1] if self.train_states else 0)
             self.nar = AcousticNAR(get_nar_config(cfg.model, defaults=auto))
-        have = self.train_states[0].shape[1] if self.train_states else 0
         if self.nar.cfg.cond_dim != have:
             raise ValueError(f"the NAR takes LM states of width {self.nar.cfg.cond_dim} but lm_states gives {have or 'none'}")
 
@@ -103,6 +103,24 @@ class NARTask:
 
     def save_extra(self, folder) -> None:
         self.acc.unwrap_model(self.model).save_pretrained(folder / "nar")
+
+
+def _init_from(path: str, cond_dim: int) -> AcousticNAR:
+    """A NAR checkpoint to start from; if it read LM states of another width (a new LM), every weight but the
+    states' projection is taken over and that projection starts afresh (said on stderr)."""
+    import sys
+
+    nar = AcousticNAR.from_pretrained(path)
+    if nar.cfg.cond_dim == cond_dim or not (nar.cfg.cond_dim and cond_dim):
+        return nar.train()
+    cfg = get_nar_config(path, cond_dim=cond_dim)
+    fresh = AcousticNAR(cfg)
+    state = {k: v for k, v in nar.state_dict().items() if not k.startswith("cond_proj.")}
+    missing, unexpected = fresh.load_state_dict(state, strict=False)
+    assert not unexpected and all(k.startswith("cond_proj.") for k in missing), (missing, unexpected)
+    print(f"{path}: reads LM states of width {nar.cfg.cond_dim}, these are {cond_dim}: the states' projection starts afresh",
+          file=sys.stderr)
+    return fresh.train()
 
 
 def load_nar_train_config(path: str | None, overrides: list[str] = ()) -> NARTrainConfig:

@@ -43,8 +43,9 @@ def filter_logits(logits: torch.Tensor, history: torch.Tensor, s: SamplingConfig
     return logits
 
 
-def generate(model, phonemes, prompt_tokens, seed: int = 0, target_phonemes=None, **kw) -> torch.Tensor:
-    """See :meth:`lm.model.SemanticLM.generate`. Returns tokens [B, F] padded with -1."""
+def generate(model, phonemes, prompt_tokens, seed=0, target_phonemes=None, **kw) -> torch.Tensor:
+    """See :meth:`lm.model.SemanticLM.generate`. Returns tokens [B, F] padded with -1. ``seed``: one for every
+    row, or one per row."""
     unknown = set(kw) - {f.name for f in fields(SamplingConfig)}
     if unknown:
         raise TypeError(f"unknown sampling option(s): {', '.join(sorted(unknown))}")
@@ -83,7 +84,10 @@ def generate(model, phonemes, prompt_tokens, seed: int = 0, target_phonemes=None
         t = torch.as_tensor(t, dtype=torch.long)[-s.repetition_window:]
         if t.numel() and s.repetition_window:
             history[b, -t.numel():] = t.to(dev)
-    gens = [torch.Generator(device=dev).manual_seed(seed) for _ in range(B)]
+    seeds = [int(seed)] * B if isinstance(seed, int) else [int(x) for x in seed]
+    if len(seeds) != B:
+        raise ValueError(f"{B} rows but {len(seeds)} seeds")
+    gens = [torch.Generator(device=dev).manual_seed(x) for x in seeds]
     steps = max(max_new)
     out = torch.full((B, steps), -1, dtype=torch.long, device=dev)
     done = torch.zeros(B, dtype=torch.bool, device=dev)

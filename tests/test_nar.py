@@ -131,3 +131,18 @@ def test_cli_train_and_generate(tmp_path, token_manifests, tiny_codec, capsys):
     assert main(["flow-generate", "--flow", str(ck), "--tokenizer", f"dualcodec:{tiny_codec}", "--manifest", str(man),
                  "--out", str(tmp_path / "gen"), "--per-speaker", "1", "--prompt-seconds", "0.5"]) == 0
     assert len(list((tmp_path / "gen").glob("*.wav"))) >= 1
+
+
+def test_init_from_a_nar_of_another_lm_width_keeps_all_but_the_states_projection(tmp_path, capsys):
+    from flow.nar_train import _init_from
+
+    old = _nar(cond_dim=8)
+    old.save_pretrained(tmp_path / "old")
+    new = _init_from(str(tmp_path / "old"), 12)
+    assert new.cfg.cond_dim == 12 and new.cond_proj.weight.shape == (32, 12)
+    for k, v in old.state_dict().items():
+        if not k.startswith("cond_proj."):
+            assert torch.equal(v, new.state_dict()[k]), k
+    assert "starts afresh" in capsys.readouterr().err
+    same = _init_from(str(tmp_path / "old"), 8)
+    assert torch.equal(same.cond_proj.weight, old.cond_proj.weight)

@@ -41,8 +41,15 @@ def cmd_lm_generate(a) -> int:
     symbols = lm.symbols()
     lm = quantize_for_cpu(lm, a.quantize)
     sampling = _sampling(a)
+    reader = None
+    if a.reader:
+        from lm.reader import TokenReader
+
+        reader = TokenReader.from_pretrained(a.reader, device)
+    elif a.candidates > 1:
+        raise SystemExit("error: --candidates > 1 needs --reader (a token reader: dualtts train reader)")
     summary = lm_generate(lm, open_tokenizer(a.tokenizer, device), symbols, a.manifest, a.out, per_speaker=a.per_speaker,
-                          batch_size=a.batch_size, seed=a.seed, **sampling)
+                          batch_size=a.batch_size, seed=a.seed, reader=reader, candidates=a.candidates, **sampling)
     print(json.dumps(summary))
     return 0
 
@@ -67,8 +74,8 @@ def _load_synthesizer(a):
     if any(parts) and not all(parts):
         raise SystemExit("error: give --lm, --flow and --tokenizer together (or --model FOLDER, or nothing for the default model)")
     if all(parts):
-        return Synthesizer.from_pretrained(lm=a.lm, flow=a.flow, tokenizer=a.tokenizer, language=a.language, device=a.device,
-                                           quantize=a.quantize)
+        return Synthesizer.from_pretrained(lm=a.lm, flow=a.flow, tokenizer=a.tokenizer, reader=a.reader, language=a.language,
+                                           device=a.device, quantize=a.quantize)
     return Synthesizer.from_pretrained(a.model, language=a.language, device=a.device, quantize=a.quantize)
 
 
@@ -128,7 +135,7 @@ def cmd_synthesize(a) -> int:
             raise SystemExit(f"error: {NO_VOICE}")
     tts = _load_synthesizer(a)
     sr = tts.tokenizer.sample_rate
-    kw = dict(steps=a.steps, cfg_scale=a.cfg_scale, **_sampling(a))
+    kw = dict(steps=a.steps, cfg_scale=a.cfg_scale, candidates=a.candidates, **_sampling(a))
     if items is None:
         if a.stream:
             _stream_to_file(tts.synthesize_stream(a.text, a.prompt, a.prompt_text, seed=a.seed, **kw), a.out, sr)
@@ -181,6 +188,7 @@ def add_parsers(sub) -> None:
                    "amphion/dualcodec-tts or a folder of its two .safetensors: the published DualCodec TTS (needs --prompt)")
     s.add_argument("--lm", help="LM checkpoint folder (with --flow and --tokenizer, instead of --model)")
     s.add_argument("--flow", help="flow checkpoint folder")
+    s.add_argument("--reader", help="token reader checkpoint folder (optional, with --lm/--flow/--tokenizer): best-of-N sampling")
     s.add_argument("--tokenizer", help="dualcodec:PATH | mimi:ID | encodec:ID (the one both were trained on; with the "
                    "published --model: its codec, default amphion/dualcodec:12hz)")
     s.add_argument("--text", help="what to say (or --batch)")
@@ -194,6 +202,8 @@ def add_parsers(sub) -> None:
                    "model: en (en-us, en-gb) or zh (cmn, zh-cn)")
     s.add_argument("--steps", type=int, default=16)
     s.add_argument("--cfg-scale", type=float, default=2.0)
+    s.add_argument("--candidates", type=int, default=None, help="LM samples per sentence; the model's token reader keeps "
+                   "the one that says the text best (default 4 when the model has a reader/, else 1)")
     _sampling_args(s)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quantize", default="none", choices=["none", "bf16", "int8"])
@@ -203,6 +213,8 @@ def add_parsers(sub) -> None:
     g = sub.add_parser("lm-generate", help="zero-shot pairs of a token manifest -> LM tokens decoded semantic-only (OUT/<id>.wav)")
     _pair_args(g, "lm")
     g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--reader", help="token reader checkpoint (dualtts train reader): keep the best of --candidates samples")
+    g.add_argument("--candidates", type=int, default=1, help="LM samples per pair, scored by --reader (default 1)")
     _sampling_args(g)
     g.add_argument("--quantize", default="none", choices=["none", "bf16", "int8"], help="inference weights (int8: CPU)")
     g.set_defaults(func=cmd_lm_generate)

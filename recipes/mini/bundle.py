@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--codec", required=True)
     ap.add_argument("--lm", required=True)
     ap.add_argument("--flow", required=True)
+    ap.add_argument("--reader", help="token reader (dualtts train reader): best-of-N LM sampling in the bundle (optional)")
     ap.add_argument("--manifest", required=True, help="training manifest to take the default prompt from")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -84,7 +85,8 @@ def main() -> None:
         old = Path(a.out) / "bundle.json"
         snr = json.loads(old.read_text()).get("codec_fp16_snr_db") if old.is_file() else None
         check = lambda tmp: {"codec_fp16_snr_db": snr, "codec_from_earlier_bundle": True}  # noqa: E731
-    print(json.dumps(write_model_folder(a.out, a.codec, a.lm, a.flow, u.audio, u.text, info=info, check=check)))
+    print(json.dumps(write_model_folder(a.out, a.codec, a.lm, a.flow, u.audio, u.text, info=info, check=check,
+                                        reader=a.reader)))
 
 
 if __name__ == "__main__":
