@@ -191,22 +191,37 @@ def measure_lm(spec: str, weights: str, batch: int, device, repeats: int, new: i
 
 # --- acoustic stage ------------------------------------------------------------------------------
 def measure_flow(preset: str, steps: int, batch: int, device, repeats: int, seconds: float = 10.0,
-                 prompt_seconds: float = 3.0, frame_rate: float = 12.5) -> dict:
+                 prompt_seconds: float = 3.0, frame_rate: float = 12.5, weights: str = "fp32") -> dict:
     """A flow preset (random weights, DualCodec 12.5 Hz latent: 1024 wide, 16384 codes): sampling
-    ``seconds`` of speech with ``steps`` Euler steps, CFG on, a ``prompt_seconds`` prompt in context."""
+    ``seconds`` of speech with ``steps`` Euler steps, CFG on, a ``prompt_seconds`` prompt in context.
+    ``weights`` bf16 / int8 (:meth:`AcousticFlow.for_inference`): also ``snr_db``, the sampled latent against
+    the fp32 weights' from the same noise (the output layer drawn at random here, not zero as at init)."""
     from flow.config import get_flow_config
     from flow.model import AcousticFlow
 
     torch.manual_seed(0)
-    f = AcousticFlow(get_flow_config(preset, latent_dim=1024, codebook_size=16384)).eval().to(device)
+    f = AcousticFlow(get_flow_config(preset, latent_dim=1024, codebook_size=16384)).eval()
+    torch.nn.init.normal_(f.out.weight, std=0.02)
     P, T = int(prompt_seconds * frame_rate), int(seconds * frame_rate)
     tokens = torch.randint(0, 16384, (batch, P + T), device=device)
     sem, prompt = torch.randn(batch, 1024, P + T, device=device), torch.randn(batch, 1024, P + T, device=device)
+    ref = None
+    if weights != "fp32":
+        with torch.inference_mode():
+            ref = f.to(device).sample(tokens, sem, prompt, [P] * batch, steps=steps).float()
+        f = f.cpu()
+    params = _params_M(f)
+    f = f.for_inference(weights).to(device)
     with torch.inference_mode():
         f.sample(tokens, sem, prompt, [P] * batch, steps=1)  # warm-up: one step
     t = median_time(lambda: f.sample(tokens, sem, prompt, [P] * batch, steps=steps), repeats, warmup=0)
-    return {"preset": preset, "steps": steps, "batch": batch, "device": str(device), "seconds": round(t, 3),
-            "rtf": round(t / (batch * seconds), 4), "params_M": round(_params_M(f), 1)}
+    out = {"preset": preset, "steps": steps, "batch": batch, "device": str(device), "weights": weights, "seconds": round(t, 3),
+           "rtf": round(t / (batch * seconds), 4), "params_M": params}
+    if ref is not None:
+        with torch.inference_mode():
+            x = f.sample(tokens, sem, prompt, [P] * batch, steps=steps).float()
+        out["snr_db"] = round(float(10 * torch.log10(ref.pow(2).mean() / (x - ref).pow(2).mean().clamp(min=1e-20))), 1)
+    return out
 
 
 def measure_acoustic(model: str, device, repeats: int, seconds: float = 10.0, prompt_seconds: float = 3.0, steps: int = 16,

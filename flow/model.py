@@ -121,6 +121,20 @@ class AcousticFlow(Pretrained, nn.Module):
             h = blk(h, temb, key_mask)
         return self.out(self.norm(h))
 
+    def for_inference(self, weights: str = "fp32") -> "AcousticFlow":
+        """Inference weights, in place: ``fp32`` (as is), ``bf16`` (every weight; the sampler then runs in bf16),
+        or ``int8`` (the transformer blocks' Linear layers as dynamic int8, CPU only; the rest fp32)."""
+        if weights in ("fp32", "none"):
+            return self
+        if weights == "bf16":
+            return self.to(torch.bfloat16)
+        if weights == "int8":
+            from lm.model import quantize_for_cpu
+
+            self.blocks = quantize_for_cpu(self.blocks, "int8")
+            return self
+        raise ValueError(f"flow weights {weights!r}: expected fp32, bf16 or int8")
+
     # --- checkpoints (data.checkpoint.Pretrained: from_pretrained, save_pretrained) ---
     @classmethod
     def config_from_folder(cls, path: Path) -> FlowConfig:

@@ -323,3 +323,18 @@ def test_kill9_mid_run_then_resume_continues_the_same_curve(tmp_path, token_mani
     from conftest import assert_kill9_resume_is_exact
 
     assert_kill9_resume_is_exact("flow", lambda name, **kw: _train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / name, **kw))
+
+
+@pytest.mark.parametrize("weights,min_snr", [("bf16", 15.0), ("int8", 15.0)])
+def test_reduced_precision_weights_sample_close_to_fp32(weights, min_snr):
+    tokens, sem, x1 = _data()
+    f = _flow().eval()
+    with torch.inference_mode():
+        ref = f.sample(tokens, sem, x1.transpose(1, 2), [5, 5], steps=4)
+        x = _flow().eval().for_inference(weights).sample(tokens, sem, x1.transpose(1, 2), [5, 5], steps=4).float()
+    assert x.shape == ref.shape and x.dtype == torch.float32
+    snr = 10 * torch.log10(ref.pow(2).mean() / (x - ref).pow(2).mean())
+    assert snr > min_snr, snr
+    assert not torch.equal(x, ref)  # it did run at another precision
+    with pytest.raises(ValueError, match="expected fp32, bf16 or int8"):
+        _flow().for_inference("fp8")
