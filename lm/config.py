@@ -30,6 +30,7 @@ class LMConfig(DictConfig):
     # measured on the offline corpus: 0.47..1.02, median 0.69 (stress marks and spaces count as symbols)
     min_tokens_per_phoneme: float = 0.4
     max_tokens_per_phoneme: float = 2.0
+    text_cfg_scale: float = 1.0      # the sampler's default guidance on the text (> 1 only for LMs trained with text_dropout)
 
     # --- vocabulary layout ---
     @property

@@ -20,6 +20,7 @@ class SamplingConfig:
     max_new_tokens: int | None = None  # None: from the target phoneme count (LMConfig.max_tokens_per_phoneme)
     min_new_tokens: int | None = None  # None: from the target phoneme count (LMConfig.min_tokens_per_phoneme)
     min_prompt_rate: float = 0.0     # no eos before this fraction of the length the prompt's speaking rate predicts
+    text_cfg_scale: float = 1.0      # classifier-free guidance on the text (LMs trained with text_dropout); 1 = off
     greedy: bool = False
 
 
@@ -49,8 +50,8 @@ def generate(model, phonemes, prompt_tokens, seed=0, target_phonemes=None, **kw)
     unknown = set(kw) - {f.name for f in fields(SamplingConfig)}
     if unknown:
         raise TypeError(f"unknown sampling option(s): {', '.join(sorted(unknown))}")
-    s = SamplingConfig(**kw)
     cfg, dev = model.cfg, model.device
+    s = SamplingConfig(**({"text_cfg_scale": getattr(cfg, "text_cfg_scale", 1.0)} | kw))
     B = len(phonemes)
     if len(prompt_tokens) != B:
         raise ValueError(f"{B} phoneme sequences but {len(prompt_tokens)} prompts")
@@ -71,9 +72,14 @@ def generate(model, phonemes, prompt_tokens, seed=0, target_phonemes=None, **kw)
         if t.numel() and (t.min() < 0 or t.max() >= cfg.codebook_size):
             raise ValueError(f"prompt token outside [0, {cfg.codebook_size}): is the LM built for this tokenizer?")
         seqs.append(torch.cat([p, torch.tensor([cfg.sep_id]), t + cfg.speech_offset]))
+    guided = s.text_cfg_scale != 1.0
+    if guided:  # rows B..2B-1: the same prompts without any text; both halves are fed the token sampled from the mix
+        seqs += [torch.cat([torch.tensor([cfg.sep_id]), torch.as_tensor(t, dtype=torch.long).cpu() + cfg.speech_offset])
+                 for t in prompt_tokens]
+    R = len(seqs)
     L = max(len(x) for x in seqs)
-    ids = torch.zeros(B, L, dtype=torch.long)
-    mask = torch.zeros(B, L, dtype=torch.long)
+    ids = torch.zeros(R, L, dtype=torch.long)
+    mask = torch.zeros(R, L, dtype=torch.long)
     for b, x in enumerate(seqs):  # left padding: every row's last prompt token sits at the end
         ids[b, L - len(x):], mask[b, L - len(x):] = x, 1
     ids, mask = ids.to(dev), mask.to(dev)
@@ -99,6 +105,9 @@ def generate(model, phonemes, prompt_tokens, seed=0, target_phonemes=None, **kw)
     last_pos = pos[:, -1:]
     for step in range(steps):
         logits = logits.float()
+        if guided:
+            cond, uncond = logits[:B], logits[B:]
+            logits = uncond + s.text_cfg_scale * (cond - uncond)
         logits[:, S] = torch.where(step < min_t[:, 0], -math.inf, logits[:, S])  # no eos before the minimum
         if s.greedy:
             nxt = logits.argmax(-1)
@@ -114,8 +123,10 @@ def generate(model, phonemes, prompt_tokens, seed=0, target_phonemes=None, **kw)
             break
         history = torch.cat([history[:, 1:], torch.where(stop, -1, nxt)[:, None]], 1)
         in_id = torch.where(stop, cfg.eos_id, nxt + cfg.speech_offset)[:, None]
+        if guided:
+            in_id = torch.cat([in_id, in_id])
         last_pos = last_pos + 1
-        mask = torch.cat([mask, torch.ones(B, 1, dtype=mask.dtype, device=dev)], 1)
+        mask = torch.cat([mask, torch.ones(R, 1, dtype=mask.dtype, device=dev)], 1)
         logits, cache = model(in_id, mask if padded else None, last_pos, cache=cache, use_cache=True)
         logits = logits[:, -1]
     n = int((out >= 0).sum(1).max()) if out.numel() else 0

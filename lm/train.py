@@ -30,6 +30,7 @@ class LMTrainConfig:
     symbols: str = ""                   # phoneme table (symbols.json of dualtts prepare)
     batch_size: int = 16
     max_batch_seconds: float | None = None  # cap a batch's total speech duration (bucketed batches)
+    text_dropout: float = 0.0           # share of utterances trained without their text (classifier-free guidance)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -54,6 +55,24 @@ class TokenDataset(Dataset):
 
     def __getitem__(self, i: int):
         return self.items[i]
+
+
+class TextDropout(Dataset):
+    """A view of a :class:`TokenDataset` whose utterance i has no phonemes with probability ``p``, decided by
+    ``(seed, epoch, i)`` alone (a resumed run drops the same ones): the unconditional rows of classifier-free
+    guidance (``SamplingConfig.cfg_scale``)."""
+
+    def __init__(self, base: TokenDataset, p: float, seed: int, epoch: int):
+        self.base, self.p, self.key = base, p, (seed * 1_000_003 + epoch) * 7_919
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        ph, tokens = self.base[i]
+        if self.p > 0 and torch.rand((), generator=torch.Generator().manual_seed(self.key + i)) < self.p:
+            ph = ph[:0]
+        return ph, tokens
 
 
 class LMTask:
@@ -91,7 +110,8 @@ class LMTask:
         sampler = BucketBatchSampler(self.train_set.durations, batch_size=self.cfg.batch_size,
                                      max_seconds=self.cfg.max_batch_seconds, shuffle=True, seed=seed)
         sampler.set_epoch(epoch)
-        return DataLoader(self.train_set, batch_sampler=sampler, collate_fn=self._collate, num_workers=0)
+        data = TextDropout(self.train_set, self.cfg.text_dropout, seed, epoch) if self.cfg.text_dropout else self.train_set
+        return DataLoader(data, batch_sampler=sampler, collate_fn=self._collate, num_workers=0)
 
     def train_step(self, batch: dict, update, step: int) -> dict[str, float]:
         with self.acc.autocast():

@@ -273,3 +273,33 @@ def test_kill9_mid_run_then_resume_continues_the_same_curve(tmp_path, token_mani
     from conftest import assert_kill9_resume_is_exact
 
     assert_kill9_resume_is_exact("lm", lambda name, **kw: _train_yaml(tmp_path, token_manifests, manifests, tmp_path / name, **kw))
+
+
+def test_text_dropout_is_seeded_by_epoch_and_index(tmp_path, token_manifests, manifests):
+    from data.text import SymbolTable
+    from lm.train import TextDropout, TokenDataset
+
+    base = TokenDataset(token_manifests / "train" / "manifest.jsonl", SymbolTable.load(manifests / "symbols.json"))
+    drops = lambda seed, epoch: [len(TextDropout(base, 0.5, seed, epoch)[i][0]) == 0 for i in range(len(base))]
+    a = drops(0, 0)
+    assert a == drops(0, 0) and a != drops(0, 1) and 0 < sum(a) < len(a)
+    assert all(torch.equal(TextDropout(base, 0.5, 0, 0)[i][1], base[i][1]) for i in range(len(base)))  # tokens kept
+    assert not any(len(TextDropout(base, 0.0, 0, 0)[i][0]) == 0 for i in range(len(base)))
+
+
+def test_text_guidance_mixes_the_text_and_no_text_rows():
+    m = _model().eval()
+    ph, pr = [torch.tensor([3, 4, 5, 6]), torch.tensor([7, 8])], [torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6, 7])]
+    kw = dict(seed=2, target_phonemes=[4, 2], min_new_tokens=6, max_new_tokens=6)
+    with torch.inference_mode():
+        plain = m.generate(ph, pr, **kw)
+        assert torch.equal(m.generate(ph, pr, text_cfg_scale=1.0, **kw), plain)
+        # scale 0: only the rows without text count -> what the LM samples when given no text at all
+        no_text = m.generate([p[:0] for p in ph], pr, **kw)
+        assert torch.equal(m.generate(ph, pr, text_cfg_scale=0.0, **kw), no_text)
+        guided = m.generate(ph, pr, text_cfg_scale=3.0, **kw)
+    assert guided.shape == plain.shape and not torch.equal(guided, plain)
+    m.cfg.text_cfg_scale = 0.0  # the config's default guidance, overridable per call
+    with torch.inference_mode():
+        assert torch.equal(m.generate(ph, pr, **kw), no_text)
+        assert torch.equal(m.generate(ph, pr, text_cfg_scale=1.0, **kw), plain)

@@ -175,11 +175,12 @@ def _sampling_args(p) -> None:
     p.add_argument("--top-p", type=float)
     p.add_argument("--repetition-penalty", type=float)
     p.add_argument("--min-prompt-rate", type=float, help="no end of speech before this fraction of the length the prompt's speaking rate predicts")
+    p.add_argument("--text-cfg-scale", type=float, help="classifier-free guidance of the LM on the text (LMs trained with text_dropout; 1 = off)")
 
 
 def _sampling(a) -> dict:
     return {k: v for k, v in dict(temperature=a.temperature, top_k=a.top_k, top_p=a.top_p, repetition_penalty=a.repetition_penalty,
-                                  min_prompt_rate=a.min_prompt_rate).items() if v is not None}
+                                  min_prompt_rate=a.min_prompt_rate, text_cfg_scale=a.text_cfg_scale).items() if v is not None}
 
 
 def add_parsers(sub) -> None:
