@@ -383,11 +383,16 @@ def run(parts, model: str | None, threads: int, device, out_dir, quick: bool = F
              S["warmup"])
         r = step("flow", f"flow_{S['flow_preset']}_16_steps", measure_flow, S["flow_preset"], 16, 1, device, S["repeats"],
                  S["seconds"], min(3.0, S["seconds"]))
+        rb = step("flow", f"flow_{S['flow_preset']}_16_steps_bf16", measure_flow, S["flow_preset"], 16, 1, device, S["repeats"],
+                  S["seconds"], min(3.0, S["seconds"]), 12.5, "bf16")
         res["ratios"]["model_acoustic_vs_flow_16_steps"] = _ratio(res["flow"]["model_acoustic"].get("rtf"), r.get("rtf"))
+        res["ratios"]["flow_16_steps_bf16_vs_fp32"] = _ratio(rb.get("rtf"), r.get("rtf"))
         if "rtf" in r:
             path, key = out / "flow_speed.json", "rtf_16_steps" if device.type == "cpu" else "rtf_16_steps_gpu"
             d = json.loads(path.read_text()) if path.is_file() else {}
             d[key] = r["rtf"]
+            if "rtf" in rb:
+                d[f"{key}_bf16"], d[f"snr_db_bf16{key[12:]}"] = rb["rtf"], rb.get("snr_db")
             d[f"{key}_by"] = {"command": "dualtts bench", "preset": S["flow_preset"], "speech_seconds": S["seconds"], "quick": quick,
                               **{k: res["setup"][k] for k in ("threads", "cpu", "date", "commit")}}
             out.mkdir(parents=True, exist_ok=True)

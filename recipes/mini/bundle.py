@@ -73,6 +73,8 @@ def main() -> None:
     ap.add_argument("--lm", required=True)
     ap.add_argument("--flow", required=True)
     ap.add_argument("--reader", help="token reader (dualtts train reader): best-of-N LM sampling in the bundle (optional)")
+    ap.add_argument("--text-cfg-scale", type=float, default=None,
+                    help="the LM's default guidance on the text, written into lm/config.yaml (LMs trained with text_dropout)")
     ap.add_argument("--manifest", required=True, help="training manifest to take the default prompt from")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -85,8 +87,16 @@ def main() -> None:
         old = Path(a.out) / "bundle.json"
         snr = json.loads(old.read_text()).get("codec_fp16_snr_db") if old.is_file() else None
         check = lambda tmp: {"codec_fp16_snr_db": snr, "codec_from_earlier_bundle": True}  # noqa: E731
-    print(json.dumps(write_model_folder(a.out, a.codec, a.lm, a.flow, u.audio, u.text, info=info, check=check,
-                                        reader=a.reader)))
+    bundle = write_model_folder(a.out, a.codec, a.lm, a.flow, u.audio, u.text, info=info, check=check, reader=a.reader)
+    if a.text_cfg_scale is not None:
+        import yaml
+
+        from data.atomic import write_text_atomic
+        from data.checkpoint import read_config
+
+        cfg = read_config(Path(a.out) / "lm") | {"text_cfg_scale": a.text_cfg_scale}
+        write_text_atomic(Path(a.out) / "lm" / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    print(json.dumps(bundle))
 
 
 if __name__ == "__main__":

@@ -12,23 +12,30 @@
 #   4. TTS corpus: every screened voice x 500 sentences of `--text varied` (Harvard, grammar sentences and free-order
 #      sentences over ~970 common words and names: 12.3 h, ~16,000 distinct sentences), the same held-out speakers
 #      and sentences -> exp/corpus-v3
-#   5. tokens, 6. LM (tiny, dropout), 7. the LM's states at every token (dualtts lm-states), 8. the NAR acoustic stage
-#      (tiny, warm-started from NAR_INIT when given) reading them, decoding expected code vectors (`decode: soft`);
-#      all in bf16 autocast where the hardware computes it (recipes/bench/train_speed.json) -> exp/speak3
-#   9. the bundle -> recipes/mini/checkpoints/dualtts-mini/{codec,lm,flow} (flow/ holds the acoustic stage, here the NAR)
-#      + prompt.wav/prompt.txt (fp16 weights)
-#  10. evaluation on the held-out speakers and sentences -> recipes/mini/results.json, speak_results.md
-# Steps: CODEC_STEPS CODEC25_STEPS LM_STEPS NAR_STEPS (env). Time on 2 cores: see recipes/mini/results.json (stage_wall_s).
+#   5. tokens, 6. LM (LM_PRESET, default small: 8M, dropout), 7. the LM's states at every token (dualtts lm-states),
+#   8. the NAR acoustic stage (tiny, warm-started from NAR_INIT when given; a NAR that read another LM's states keeps
+#      all but their projection) reading them, decoding expected code vectors (`decode: soft`), 9. the LM fine-tuned
+#      with text dropout (classifier-free guidance on the text, scale TEXT_CFG), 9b. the token reader (CTC phonemes
+#      from first-layer tokens: the best of CANDIDATES LM samples); all in bf16 autocast where the hardware
+#      computes it (recipes/bench/train_speed.json) -> exp/speak3
+#  10. the bundle -> recipes/mini/checkpoints/dualtts-mini/{codec,lm,flow,reader} (flow/ holds the acoustic stage, here
+#      the NAR) + prompt.wav/prompt.txt (fp16 weights)
+#  11. evaluation on the held-out speakers and sentences -> recipes/mini/results.json, speak_results.md
+# Steps: CODEC_STEPS CODEC25_STEPS LM_STEPS NAR_STEPS CFG_STEPS READER_STEPS (env). Time on 2 cores: see recipes/mini/results.json (stage_wall_s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
 C=exp/corpus-v2; M=$C/manifests; X=exp/speak; Y=exp/speak25     # the codec's corpus and runs
 T=exp/corpus-v3; TM=$T/manifests; Z=exp/speak3                  # the TTS stages' corpus and runs
 CODEC_STEPS=${CODEC_STEPS:-7000}; CODEC25_STEPS=${CODEC25_STEPS:-10000}; LM_STEPS=${LM_STEPS:-5000}; NAR_STEPS=${NAR_STEPS:-2500}
+LM_PRESET=${LM_PRESET:-small}; READER_STEPS=${READER_STEPS:-3000}; CANDIDATES=${CANDIDATES:-4}
+CFG_STEPS=${CFG_STEPS:-600}; TEXT_CFG=${TEXT_CFG:-2.0}
 # the 12.5 Hz codec to continue: the committed tiny-12hz-3h (what the shipped model started from)
 CODEC_INIT=${CODEC_INIT:-recipes/mini/checkpoints/tiny-12hz-3h}
-# a NAR checkpoint to warm-start the acoustic stage from. The shipped NAR continued the previous default model's
-# (git show 91abf30:recipes/mini/checkpoints/dualtts-mini/flow/, 4000 steps on corpus-v2) for NAR_STEPS; empty: from scratch
+# a NAR checkpoint to warm-start the acoustic stage from. The shipped NAR's lineage: the NAR of git show
+# 91abf30:recipes/mini/checkpoints/dualtts-mini/flow/ (4000 steps on corpus-v2), continued 2500 steps on the tiny LM's
+# states (git show e8be1e3:recipes/mini/checkpoints/dualtts-mini/flow/), then NAR_STEPS on the small LM's (its states'
+# projection afresh); empty: from scratch
 NAR_INIT=${NAR_INIT:-}
 PREC=${PREC:-auto}   # bf16 where the hardware computes it natively, else fp32 (recipes/bench/train_speed.json)
 PER_SPK=${EVAL_PER_SPEAKER:-6}
@@ -81,30 +88,48 @@ for s in test dev train; do
   [ -f "$TOK/$s/manifest.jsonl" ] || { stamp "tokens $s"; dualtts extract-tokens --tokenizer "dualcodec:$CODEC" --manifest "$TM/$s.jsonl" --out "$TOK/$s"; }
 done
 
-if [ ! -f "$Z/lm/checkpoints/step-$LM_STEPS/state.json" ]; then
-  stamp lm
+L=$Z/lm-$LM_PRESET
+if [ ! -f "$L/checkpoints/step-$LM_STEPS/state.json" ]; then
+  stamp "lm ($LM_PRESET)"
   dualtts train lm --config recipes/mini/lm.yaml train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl \
-    symbols=$TM/symbols.json train.max_steps=$LM_STEPS train.mixed_precision=$PREC train.val_every=500 train.save_every=500 \
-    train.out_dir=$Z/lm
+    symbols=$TM/symbols.json model.preset=$LM_PRESET train.max_steps=$LM_STEPS train.mixed_precision=$PREC train.val_every=500 \
+    train.save_every=500 train.out_dir=$L
 fi
 # the LM's teacher-forced states at every token: the acoustic stage reads them to know which phonemes a frame says
-STATES=$Z/lm-states
+STATES=$L-states
 for s in train dev test; do
-  [ -f "$STATES/.done-$s" ] || { stamp "lm-states $s"; dualtts lm-states --lm $Z/lm/checkpoints/best/lm --manifest "$TOK/$s/manifest.jsonl" --out $STATES && touch "$STATES/.done-$s"; }
+  [ -f "$STATES/.done-$s" ] || { stamp "lm-states $s"; dualtts lm-states --lm $L/checkpoints/best/lm --manifest "$TOK/$s/manifest.jsonl" --out $STATES && touch "$STATES/.done-$s"; }
 done
 # the acoustic stage: the VALL-E style NAR reading the LM's states, decoding expected code vectors (decode: soft;
 # recipes/mini/speak_experiments.md)
-if [ ! -f "$Z/nar/checkpoints/step-$NAR_STEPS/state.json" ]; then
+N=$Z/nar-$LM_PRESET
+if [ ! -f "$N/checkpoints/step-$NAR_STEPS/state.json" ]; then
   stamp nar
   dualtts train nar --config recipes/mini/nar.yaml train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl \
     lm_states=$STATES ${NAR_INIT:+init=$NAR_INIT} train.max_steps=$NAR_STEPS train.warmup_steps=100 train.val_every=500 \
-    train.save_every=500 train.mixed_precision=$PREC train.out_dir=$Z/nar
+    train.save_every=500 train.mixed_precision=$PREC train.out_dir=$N
+fi
+# classifier-free guidance on the text: the LM fine-tuned with 15 % of its utterances stripped of their text; the
+# model samples with text_cfg_scale TEXT_CFG (the NAR keeps reading the states of the LM before this fine-tune)
+G=$L-cfg
+if [ ! -f "$G/checkpoints/step-$CFG_STEPS/state.json" ]; then
+  stamp "lm text dropout"
+  dualtts train lm --config recipes/mini/lm.yaml train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl \
+    symbols=$TM/symbols.json init=$L/checkpoints/best/lm text_dropout=0.15 train.max_steps=$CFG_STEPS train.lr=3e-4 \
+    train.warmup_steps=30 train.mixed_precision=$PREC train.val_every=300 train.save_every=300 train.out_dir=$G
+fi
+# the token reader: a CTC phoneme recogniser over first-layer tokens; the model keeps the best of CANDIDATES LM samples
+R=$Z/reader
+if [ ! -f "$R/checkpoints/step-$READER_STEPS/state.json" ]; then
+  stamp reader
+  dualtts train reader --config recipes/mini/reader.yaml train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl \
+    symbols=$TM/symbols.json train.max_steps=$READER_STEPS train.mixed_precision=$PREC train.out_dir=$R
 fi
 TRAIN_S=${TRAIN_SECONDS:-$(( $(date +%s) - T0 ))}  # (TRAIN_SECONDS: the training time of a run spread over invocations)
 stamp bundle
 B=recipes/mini/checkpoints/dualtts-mini
-python recipes/mini/bundle.py --codec $CODEC --lm $Z/lm/checkpoints/best/lm --flow $Z/nar/checkpoints/step-$NAR_STEPS/nar \
-  --manifest $TM/train.jsonl --out $B
+python recipes/mini/bundle.py --codec $CODEC --lm $G/checkpoints/step-$CFG_STEPS/lm --text-cfg-scale $TEXT_CFG \
+  --flow $N/checkpoints/step-$NAR_STEPS/nar --reader $R/checkpoints/best/reader --manifest $TM/train.jsonl --out $B
 
 stamp evaluation
 E=$Z/eval
@@ -116,15 +141,21 @@ for l in 1 all; do
     --per-speaker "$PER_SPK" $([ $l = all ] || echo --layers 1)
   [ -f $E/eval-codec-q$l.json ] || ev "$E/codec-q$l" wer,stoi,pesq,sim $E/eval-codec-q$l.json
 done
-dualtts lm-generate --lm "$B/lm" --tokenizer "dualcodec:$B/codec" --manifest "$TOK/test/manifest.jsonl" --out "$E/lm-q1" --per-speaker "$PER_SPK"
+# LM tokens decoded semantic-only: one sample, and the best of CANDIDATES by the token reader (what the model does)
+lmgen() { dualtts lm-generate --lm "$B/lm" --tokenizer "dualcodec:$B/codec" --manifest "$TOK/test/manifest.jsonl" --per-speaker "$PER_SPK" "$@"; }
+lmgen --out "$E/lm-q1"
 ev "$E/lm-q1" wer,sim "$E/eval-lm-q1.json"
+lmgen --out "$E/lm-q1-r$CANDIDATES" --reader "$B/reader" --candidates $CANDIDATES
+ev "$E/lm-q1-r$CANDIDATES" wer,sim "$E/eval-lm-q1-r$CANDIDATES.json"
 # the acoustic stage on the true first-layer tokens (what it adds to a perfect LM), then on the LM's: the TTS pipeline
 gen() { dualtts flow-generate --flow "$B/flow" --lm "$B/lm" --tokenizer "dualcodec:$B/codec" --manifest "$TOK/test/manifest.jsonl" \
           --per-speaker "$PER_SPK" "$@"; }
 gen --out "$E/gt-acoustic"
 ev "$E/gt-acoustic" wer,sim "$E/eval-gt-acoustic.json"
-gen --out "$E/tts" --tokens "$E/lm-q1"
+gen --out "$E/tts-single" --tokens "$E/lm-q1"
+ev "$E/tts-single" wer,sim,dnsmos "$E/eval-tts-single.json"
+gen --out "$E/tts" --tokens "$E/lm-q1-r$CANDIDATES"
 ev "$E/tts" wer,sim,dnsmos "$E/eval-tts.json"
-python recipes/mini/speak_report.py --runs $Z --previous "${PREVIOUS_EVAL:-$Z/eval-previous}" --bundle $B \
+python recipes/mini/speak_report.py --runs $Z --previous "${PREVIOUS_EVAL:-$Z/eval-previous}" --bundle $B --lm-preset $LM_PRESET \
   --train-seconds $TRAIN_S --out recipes/mini
 stamp done

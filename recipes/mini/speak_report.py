@@ -27,12 +27,14 @@ ROWS = [  # (evaluation file under --runs/eval, or prev:FILE under --previous; w
     ("eval-ground-truth.json", "ground truth"),
     ("eval-codec-qall.json", "codec resynthesis at 25 Hz (shipped), all 8 layers"),
     ("eval-codec-q1.json", "codec resynthesis at 25 Hz, first layer only"),
-    ("prev:eval-gt-acoustic.json", "previous model: true first-layer tokens + its NAR (argmax codes)"),
+    ("prev:eval-gt-acoustic.json", "previous model: true first-layer tokens + its NAR (soft decoding)"),
     ("eval-gt-acoustic.json", "true first-layer tokens + the acoustic stage (NAR reading the LM's states, soft decoding)"),
     ("prev:eval-lm-q1.json", "previous model: LM tokens, semantic-only decoding"),
-    ("eval-lm-q1.json", "TTS: LM tokens, semantic-only decoding"),
+    ("eval-lm-q1.json", "TTS: LM tokens (one sample), semantic-only decoding"),
+    ("eval-lm-q1-r4.json", "TTS: LM tokens (best of 4 by the token reader), semantic-only decoding"),
     ("prev:eval-tts.json", "previous model: LM tokens + NAR"),
-    ("eval-tts.json", "TTS: LM tokens + NAR reading the LM's states, soft decoding (the shipped pipeline)"),
+    ("eval-tts-single.json", "TTS: LM tokens (one sample) + NAR reading the LM's states, soft decoding"),
+    ("eval-tts.json", "TTS: LM tokens (best of 4 by the token reader) + NAR, soft decoding (the shipped pipeline)"),
 ]
 
 
@@ -147,14 +149,16 @@ def main() -> None:
                     help="JSON of measured seconds of the stages without a training log (corpus, tokens, lm-states)")
     ap.add_argument("--bundle", default="recipes/mini/checkpoints/dualtts-mini")
     ap.add_argument("--train-seconds", type=float, default=None, help="training wall time of the run")
+    ap.add_argument("--lm-preset", default="small", help="the LM run (RUNS/lm-PRESET) and its NAR (RUNS/nar-PRESET)")
     ap.add_argument("--out", default="recipes/mini")
     a = ap.parse_args()
     runs, out, ev, prev = Path(a.runs), Path(a.out), Path(a.runs) / "eval", Path(a.previous)
     stages = {"codec 12.5 Hz": Path(a.codec_runs[0]) / "codec", "codec 25 Hz": Path(a.codec_runs[1]) / "codec",
-              "lm": runs / "lm", "nar": runs / "nar"}
+              "lm": runs / f"lm-{a.lm_preset}", "nar": runs / f"nar-{a.lm_preset}",
+              "lm text dropout": runs / f"lm-{a.lm_preset}-cfg", "reader": runs / "reader"}
     t0 = time.monotonic()
     o = {name: overall(prev / name[5:] if name.startswith("prev:") else ev / name) for name, _ in ROWS}
-    gt, qall, q1, gta_prev, gta, sem_prev, sem, tts_prev, tts = (o[n] for n, _ in ROWS)
+    gt, qall, q1, gta_prev, gta, sem_prev, sem, sem_best, tts_prev, tts_single, tts = (o[n] for n, _ in ROWS)
     train_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/train/manifest.jsonl"))
     val_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/dev/manifest.jsonl"))
     test_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/test/manifest.jsonl"))
@@ -168,7 +172,11 @@ def main() -> None:
         "codec_wer": qall.get("wer"), "codec_stoi": qall.get("stoi"), "codec_pesq": qall.get("pesq"), "codec_sim": qall.get("sim"),
         "codec_first_layer_wer": q1.get("wer"), "codec_first_layer_stoi": q1.get("stoi"),
         "codec_frame_rate": codec_frame_rate(a.bundle),
-        "semantic_only_wer": sem.get("wer"), "semantic_only_sim": sem.get("sim"),
+        "semantic_only_wer": sem_best.get("wer"), "semantic_only_sim": sem_best.get("sim"),
+        "single_sample": {"wer": tts_single.get("wer"), "sim": tts_single.get("sim"), "dnsmos": tts_single.get("dnsmos"),
+                          "semantic_only_wer": sem.get("wer"), "semantic_only_sim": sem.get("sim")},
+        "lm_sampling": "best of 4 samples by the token reader (lm/reader.py), classifier-free guidance on the text 2.0, "
+                       "top-k 15, top-p 0.85, temperature 1",
         "true_tokens_acoustic_stage_wer": gta.get("wer"), "true_tokens_acoustic_stage_sim": gta.get("sim"),
         "previous_model": {"wer": tts_prev.get("wer"), "sim": tts_prev.get("sim"), "dnsmos": tts_prev.get("dnsmos"),
                            "semantic_only_wer": sem_prev.get("wer"), "true_tokens_acoustic_stage_wer": gta_prev.get("wer")},
