@@ -5,7 +5,7 @@ the TTS bundle: ``model.safetensors`` (weights only, never a pickle) + ``config.
 - :func:`save_checkpoint` / :func:`load_state` / :func:`read_config`: atomic write; safetensors + safe YAML read.
 - :class:`DictConfig`, :func:`preset_config`: model-config dataclasses from presets, YAML, folders or dicts.
 - :class:`Pretrained`: ``save_pretrained`` / ``from_pretrained`` (device, dtype) for a model class;
-  :func:`resolve_device`: ``--device auto`` for every command.
+  :func:`resolve_device`: ``--device auto`` for every command; :func:`quantize_for_cpu`: bf16 / int8 inference weights.
 
 Imports nothing from ``training``: loading a model for inference never pulls in the training loop.
 """
@@ -174,3 +174,18 @@ class Pretrained:
         model.checkpoint_dir = path
         model = model.to(resolve_device(device))
         return (model.to(dtype) if dtype is not None else model).eval()
+
+
+def quantize_for_cpu(model: torch.nn.Module, mode: str) -> torch.nn.Module:
+    """Inference weights: ``none`` (as is), ``bf16``, or ``int8`` (dynamic int8 Linear layers, CPU only)."""
+    if mode in ("none", "fp32", None):
+        return model
+    if mode == "bf16":
+        return model.to(torch.bfloat16)
+    if mode == "int8":
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    raise ValueError(f"quantize {mode!r}: expected none, bf16 or int8")

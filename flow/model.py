@@ -129,7 +129,7 @@ class AcousticFlow(Pretrained, nn.Module):
         if weights == "bf16":
             return self.to(torch.bfloat16)
         if weights == "int8":
-            from lm.model import quantize_for_cpu
+            from data.checkpoint import quantize_for_cpu
 
             self.blocks = quantize_for_cpu(self.blocks, "int8")
             return self

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from data.checkpoint import Pretrained
+from data.checkpoint import Pretrained, quantize_for_cpu  # noqa: F401  (re-exported: lm.model.quantize_for_cpu)
 from lm.config import LMConfig, get_lm_config
 
 IGNORE = -100
@@ -136,18 +136,3 @@ class SemanticLM(Pretrained, nn.Module):
 
         p = getattr(self, "checkpoint_dir", None)
         return SymbolTable.load(p / "symbols.json") if p is not None and (p / "symbols.json").is_file() else None
-
-
-def quantize_for_cpu(model: torch.nn.Module, mode: str) -> torch.nn.Module:
-    """Inference weights: ``none`` (as is), ``bf16``, or ``int8`` (dynamic int8 Linear layers, CPU only)."""
-    if mode in ("none", "fp32", None):
-        return model
-    if mode == "bf16":
-        return model.to(torch.bfloat16)
-    if mode == "int8":
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    raise ValueError(f"quantize {mode!r}: expected none, bf16 or int8")

@@ -38,9 +38,11 @@ def test_bench_quick(tmp_path, capsys):
     assert set(res["lm"]) == {"model_lm_fp32", "model_lm_int8"}
     for r in res["lm"].values():
         assert all(_positive(r[k]) for k in ("tokens_per_s", "prefill_tokens_per_s", "rtf", "peak_rss_MB")), r
-    assert set(res["flow"]) == {"model_acoustic", "flow_tiny_16_steps"}
+    assert set(res["flow"]) == {"model_acoustic", "flow_tiny_16_steps", "flow_tiny_16_steps_bf16"}
     assert res["flow"]["model_acoustic"]["stage"] == "nar" and _positive(res["flow"]["flow_tiny_16_steps"]["rtf"])
-    assert _positive(res["ratios"]["model_acoustic_vs_flow_16_steps"])
+    assert _positive(res["ratios"]["model_acoustic_vs_flow_16_steps"]) and _positive(res["ratios"]["flow_16_steps_bf16_vs_fp32"])
+    bf16 = res["flow"]["flow_tiny_16_steps_bf16"]
+    assert bf16["weights"] == "bf16" and _positive(bf16["rtf"]) and bf16["snr_db"] > 10  # close to the fp32 weights' output
 
     rows = list(res["e2e"].values())
     assert [r["sentences"] for r in rows] == [1, 2] and rows[0]["chars"] < rows[1]["chars"]
@@ -53,6 +55,7 @@ def test_bench_quick(tmp_path, capsys):
     assert e2e["machine"]["cpu"] and len(e2e["by_length"]) == 2
     flow = json.loads((tmp_path / "flow_speed.json").read_text())
     assert _positive(flow["rtf_16_steps"]) and flow["runs"] == ["kept"] and flow["rtf_16_steps_by"]["preset"] == "tiny"
+    assert _positive(flow["rtf_16_steps_bf16"]) and flow["snr_db_bf16"] == bf16["snr_db"]
 
     md = (tmp_path / "RESULTS.md").read_text()
     for head in ("## Machine", "## Codec", "## Semantic LM", "## Acoustic stage", "## End to end", "random weights"):
