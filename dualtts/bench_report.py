@@ -92,7 +92,8 @@ def write_report(res: dict, out: Path) -> None:
         e = res.get("e2e_summary", {})
         md += ["## End to end", "", "Text in, audio out in streaming mode (sentence by sentence), the model's default voice, "
                f"16 steps; time to first audio includes reading the prompt. Over all lengths: **RTF {e.get('rtf')}**, **TTFA "
-               f"{e.get('ttfa_s')} s** (median), {r.get('e2e_rtf_vs_mimi_decode')}× Mimi's decode time (`e2e_speed.json`).", "",
+               f"{e.get('ttfa_s')} s** (median)" + (f", {r['e2e_rtf_vs_mimi_decode']}× Mimi's decode time" if r.get('e2e_rtf_vs_mimi_decode')
+                                                     else "") + " (`e2e_speed.json`).", "",
                _table(["sentences", "characters", "audio (s)", "RTF", "TTFA (s)", "peak RSS (MB)"],
                       [[c.get("sentences"), c.get("chars"), c.get("audio_s"), c.get("rtf"), c.get("ttfa_s"),
                         c.get("peak_rss_MB", c.get("error"))] for c in res["e2e"].values()]), ""]
