@@ -53,7 +53,7 @@ class NARTask:
             sizes = info.get("codebook_sizes") or [int(max(c[k].max() for c in self.train_codes)) + 1 for k in range(Q)]
             auto = dict(codebook_size=sizes[0], acoustic_codebook_size=max(sizes[1:]), num_quantizers=Q,
                         frame_rate=float(info.get("frame_rate", 12.5)),
-                        cond_dim=self.train_states[0].shape[1] if self.train_states else 0)
+                        cond_dim=have)
             self.nar = AcousticNAR(get_nar_config(cfg.model, defaults=auto))
         if self.nar.cfg.cond_dim != have:
             raise ValueError(f"the NAR takes LM states of width {self.nar.cfg.cond_dim} but lm_states gives {have or 'none'}")
