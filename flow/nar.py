@@ -129,25 +129,29 @@ class AcousticNAR(Pretrained, nn.Module):
         return {"loss": ce, "acc": acc.detach()}
 
     @torch.inference_mode()
-    def sample(self, codes: torch.Tensor, prompt_len: int, cond: torch.Tensor | None = None, temperature: float = 0.0,
-               seed: int = 0, soft: bool = False):
-        """codes [1, Q, F]: the first layer everywhere and all layers on the first ``prompt_len`` frames ->
-        the same with layers 2..Q filled in on the other frames (and with ``soft``, the predicted
-        distributions ``probs [1, Q-1, F, A]``, one-hot on the prompt's frames: ``(codes, probs)``)."""
+    def sample(self, codes: torch.Tensor, prompt_len, cond: torch.Tensor | None = None, temperature: float = 0.0,
+               seed: int = 0, soft: bool = False, key_mask: torch.Tensor | None = None):
+        """codes [B, Q, F]: the first layer everywhere and all layers on each row's first ``prompt_len`` frames
+        (an int, or [B] long) -> the same with layers 2..Q filled in on the other frames (and with ``soft``, the
+        predicted distributions ``probs [B, Q-1, F, A]``, one-hot on the prompt's frames: ``(codes, probs)``).
+        ``key_mask [B, F]``: True on real frames (rows of different lengths); ``cond [B, F, C]``."""
         codes = codes.clone()
         probs = []
-        Fn = codes.shape[-1]
-        pmask = torch.arange(Fn, device=codes.device)[None] < prompt_len
+        B, _, Fn = codes.shape
+        plen = torch.as_tensor(prompt_len, device=codes.device).view(-1, 1)
+        pmask = torch.arange(Fn, device=codes.device)[None] < plen                  # [B or 1, F]
+        pmask = pmask.expand(B, Fn)
         g = torch.Generator(device=codes.device).manual_seed(seed)
         for j in range(1, self.cfg.num_quantizers):
-            logits = self(codes, torch.tensor([j], device=codes.device), pmask, None, cond)[0].float()
+            logits = self(codes, torch.full((B,), j, device=codes.device), pmask, key_mask, cond).float()  # [B, F, A]
             if temperature > 0:
-                pred = torch.multinomial((logits / temperature).softmax(-1), 1, generator=g)[:, 0]
+                p = (logits / temperature).softmax(-1)
+                pred = torch.multinomial(p.flatten(0, 1), 1, generator=g).view(B, Fn)
             else:
                 pred = logits.argmax(-1)
-            codes[0, j] = torch.where(pmask[0], codes[0, j], pred)
+            codes[:, j] = torch.where(pmask, codes[:, j], pred)
             if soft:
                 p = logits.softmax(-1)
-                p[pmask[0]] = F.one_hot(codes[0, j][pmask[0]], p.shape[-1]).to(p.dtype)
+                p[pmask] = F.one_hot(codes[:, j][pmask], p.shape[-1]).to(p.dtype)
                 probs.append(p)
-        return (codes, torch.stack(probs)[None]) if soft else codes
+        return (codes, torch.stack(probs, 1)) if soft else codes

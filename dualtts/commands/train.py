@@ -1,4 +1,4 @@
-"""``dualtts train codec|lm|flow|nar|reader --config YAML [key=value ...]``: every stage on the one training loop."""
+"""``dualtts train codec|lm|flow|nar|reader|decoder --config YAML [key=value ...]``: every stage on the one training loop."""
 from __future__ import annotations
 
 import importlib
@@ -12,7 +12,8 @@ STAGES = {"codec": ("codec.train", "CodecTask", "load_train_config"),
           "lm": ("lm.train", "LMTask", "load_lm_train_config"),
           "flow": ("flow.train", "FlowTask", "load_flow_train_config"),
           "nar": ("flow.nar_train", "NARTask", "load_nar_train_config"),
-          "reader": ("lm.reader_train", "ReaderTask", "load_reader_train_config")}
+          "reader": ("lm.reader_train", "ReaderTask", "load_reader_train_config"),
+          "decoder": ("flow.decoder_train", "DecoderTask", "load_decoder_train_config")}
 
 
 def cmd_train(a) -> int:
@@ -27,7 +28,7 @@ def cmd_train(a) -> int:
 
 
 def add_parsers(sub) -> None:
-    t = sub.add_parser("train", help="train a stage: dualtts train codec|lm|flow|nar|reader --config YAML [section.key=value ...]")
+    t = sub.add_parser("train", help="train a stage: dualtts train codec|lm|flow|nar|reader|decoder --config YAML [section.key=value ...]")
     t.add_argument("stage", choices=list(STAGES))
     t.add_argument("--config", help="YAML with the training settings (see recipes/mini/codec.yaml)")
     t.add_argument("--no-resume", action="store_true", help="start over even if out_dir has checkpoints")

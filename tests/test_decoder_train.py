@@ -1,0 +1,84 @@
+"""Decoder fine-tuning on the NAR's soft latents: batched NAR sampling, the mel loss going down, only the decoder
+changing, the CLI, and an exact resume."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from conftest import assert_resume_is_exact
+from flow.decoder_train import DecoderTask, load_decoder_train_config
+from flow.nar import AcousticNAR, get_nar_config
+from training.loop import Trainer
+
+
+@pytest.fixture(scope="module")
+def tiny_nar(tmp_path_factory) -> Path:
+    """A random NAR over the tiny codec's codebooks (64 semantic, 3 x 32 acoustic)."""
+    torch.manual_seed(0)
+    nar = AcousticNAR(get_nar_config("tiny", codebook_size=64, acoustic_codebook_size=32, num_quantizers=4, frame_rate=25.0,
+                                     hidden_size=32, num_layers=1, num_heads=2, dropout=0.0))
+    return nar.save_pretrained(tmp_path_factory.mktemp("nar") / "nar")
+
+
+def _yaml(tmp_path, token_manifests, tiny_codec, tiny_nar, name="run", **train):
+    d = {"codec": str(tiny_codec), "nar": str(tiny_nar),
+         "train_manifest": str(token_manifests / "train" / "manifest.jsonl"),
+         "val_manifest": str(token_manifests / "test" / "manifest.jsonl"),
+         "batch_size": 4, "window_frames": 40, "crop_frames": 12, "val_utterances": 4,
+         "train": {"out_dir": str(tmp_path / name), "max_steps": 4, "lr": 3e-3, "warmup_steps": 1, "log_every": 1,
+                   "val_every": 0, "save_every": 2, "mixed_precision": "no", **train}}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(d))
+    return str(path)
+
+
+def test_batched_nar_sampling_matches_one_row_at_a_time(tiny_nar):
+    nar = AcousticNAR.from_pretrained(tiny_nar)
+    g = torch.Generator().manual_seed(1)
+    codes = torch.randint(0, 32, (2, 4, 10), generator=g)
+    plen = torch.tensor([3, 6])
+    both, probs = nar.sample(codes, plen, soft=True, key_mask=torch.ones(2, 10, dtype=torch.bool))
+    assert probs.shape == (2, 3, 10, 32)
+    for b in range(2):
+        one, p1 = nar.sample(codes[b:b + 1], int(plen[b]), soft=True)
+        assert torch.equal(one[0], both[b]) and torch.allclose(p1[0], probs[b], atol=1e-5)
+        assert torch.equal(both[b, :, : plen[b]], codes[b, :, : plen[b]])  # the prompt's codes stay
+
+
+def test_fine_tuning_lowers_the_soft_latent_mel_loss_and_changes_only_the_decoder(tmp_path, token_manifests, tiny_codec, tiny_nar):
+    cfg = load_decoder_train_config(_yaml(tmp_path, token_manifests, tiny_codec, tiny_nar, max_steps=30, save_every=30))
+    task = DecoderTask(cfg)
+    trainer = Trainer(cfg.train, task)
+    before = task.validate(trainer.accelerator, None, 0)
+    assert before["loss"] > 0 and before["mel_true"] > 0
+    trainer.fit(resume=False)
+    after = task.validate(trainer.accelerator, None, 30)
+    assert after["loss"] < 0.9 * before["loss"], (before, after)
+    old = load_file(str(Path(tiny_codec) / "model.safetensors"))
+    new = load_file(str(Path(cfg.train.out_dir) / "checkpoints" / "step-30" / "codec" / "model.safetensors"))
+    assert old.keys() == new.keys()
+    changed = {k for k in old if not torch.equal(old[k], new[k])}
+    assert changed and all(k.startswith("decoder.") for k in changed), sorted(changed)[:5]
+
+
+def test_cli_train_decoder(tmp_path, token_manifests, tiny_codec, tiny_nar, capsys):
+    from dualtts.cli import main
+
+    assert main(["train", "decoder", "--config", _yaml(tmp_path, token_manifests, tiny_codec, tiny_nar, max_steps=2, val_every=2)]) == 0
+    val = json.loads((tmp_path / "run" / "validation.jsonl").read_text().splitlines()[-1])
+    assert val["step"] == 2 and val["loss"] > 0 and val["mel_true"] > 0
+    assert (tmp_path / "run" / "checkpoints" / "step-2" / "codec" / "config.yaml").is_file()
+
+
+def test_missing_nar_is_a_clear_error(tmp_path, token_manifests, tiny_codec):
+    cfg = load_decoder_train_config(_yaml(tmp_path, token_manifests, tiny_codec, ""))
+    with pytest.raises(ValueError, match="nar="):
+        DecoderTask(cfg)
+
+
+def test_resume_is_exact(tmp_path, token_manifests, tiny_codec, tiny_nar):
+    assert_resume_is_exact(load_decoder_train_config, DecoderTask,
+                           lambda name, **kw: _yaml(tmp_path, token_manifests, tiny_codec, tiny_nar, name, **kw))
