@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from codec.config import DualCodecConfig, get_config
 from codec.discriminators import Discriminator
 from codec.feature_cache import TeacherCache
+from codec.hf_train import TrainableHFCodec, is_hf_model
 from codec.losses import ComplexSTFTLoss, MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
 from codec.model import DualCodec
 from data.audio import load_audio
@@ -31,7 +32,8 @@ LOSS_WEIGHTS = {"mel": 15.0, "adv": 1.0, "fm": 2.0, "codebook": 1.0, "commitment
 
 @dataclass
 class CodecTrainConfig:
-    model: str | dict = "tiny-12hz"     # preset name, YAML path, checkpoint folder, or a dict of config fields
+    model: str | dict = "tiny-12hz"     # preset name, YAML path, checkpoint folder, or a dict of config fields; or a
+                                        # Mimi / EnCodec from its config: "hf:mimi-tiny", {kind: mimi, ...} (codec.hf_train)
     init: str | None = None             # checkpoint to start from (e.g. the output of `dualtts codec-stats`)
     ssl_stats_from: str | None = None   # or: a fresh model that takes only the SSL mean/std from this checkpoint
     warm_start: str | None = None       # or: a fresh `model` taking every same-shaped tensor of this checkpoint
@@ -102,7 +104,12 @@ class CodecTask:
 
         self.cfg = cfg
         set_seed(cfg.train.seed)  # the same initial weights for the same seed
-        if cfg.init:
+        self.hf = is_hf_model(cfg.model)  # init: a transformers folder; no SSL teacher
+        if self.hf:
+            if cfg.ssl_stats_from or cfg.warm_start:
+                raise ValueError("ssl_stats_from / warm_start are for DualCodec; a Mimi / EnCodec continues with init: FOLDER")
+            self.codec = TrainableHFCodec.from_pretrained(cfg.init, cfg.model) if cfg.init else TrainableHFCodec.from_spec(cfg.model)
+        elif cfg.init:
             self.codec = DualCodec.from_pretrained(cfg.init).train()
         else:
             self.codec = DualCodec(model_config(cfg.model))
@@ -121,7 +128,7 @@ class CodecTask:
             raise ValueError(f"{cfg.train_manifest}: no utterances")
         self.val_utts = read_manifest(cfg.val_manifest)[: cfg.val_utterances] if cfg.val_manifest else []
         self.cache = None
-        if cfg.teacher_cache and self.codec.cfg.semantic_mode != "none":
+        if cfg.teacher_cache and not self.hf and self.codec.cfg.semantic_mode != "none":
             self.cache = TeacherCache(cfg.teacher_cache, self.codec.ssl, self.codec.sample_rate)
             self.cache.fill(self.train_paths)
 
@@ -169,6 +176,8 @@ class CodecTask:
                     commitment=float(out["commitment_loss"].detach()), g_loss=float(loss.detach()))
         logs["g_grad"] = update("generator", loss)
         codec = self.acc.unwrap_model(self.g)
+        if self.hf:
+            return {**logs, **codec.usage()}
         logs["usage/rvq1"] = codec.semantic_vq.perplexity_usage()  # codebook perplexity / size, recent batches
         for i, layer in enumerate(codec.acoustic_rvq.layers):
             logs[f"usage/rvq{i + 2}"] = layer.perplexity_usage()
