@@ -33,10 +33,13 @@ def to_fp16(src: Path, dst: Path) -> int:
 
 def write_model_folder(out: str | os.PathLike, codec: str | os.PathLike, lm: str | os.PathLike, flow: str | os.PathLike,
                        prompt_wav: str | os.PathLike, prompt_text: str, info: dict | None = None,
-                       check: Callable[[Path], dict] | None = None, reader: str | os.PathLike | None = None) -> dict:
+                       check: Callable[[Path], dict] | None = None, reader: str | os.PathLike | None = None,
+                       tuned_decoder: str | os.PathLike | None = None) -> dict:
     """Assemble ``out`` from the ``codec``/``lm``/``flow`` checkpoint folders and a prompt clip (resampled to the
     codec's rate) with its transcript, in a temporary folder renamed onto ``out`` at the end (an interrupted
-    run leaves the old folder, or none). ``reader``: a token reader checkpoint (best-of-N sampling), optional. ``info``: extra ``bundle.json`` fields; ``check(tmp_folder)``: more,
+    run leaves the old folder, or none). ``reader``: a token reader checkpoint (best-of-N sampling), optional.
+    ``tuned_decoder``: a codec checkpoint of ``dualtts train decoder``, whose decoder goes into ``flow/`` (TTS decodes
+    with it; ``codec/`` keeps its own). ``info``: extra ``bundle.json`` fields; ``check(tmp_folder)``: more,
     computed on the assembled folder before it is renamed. Returns the ``bundle.json`` contents."""
     from data.audio import load_audio, save_audio
     from data.checkpoint import read_config
@@ -47,6 +50,10 @@ def write_model_folder(out: str | os.PathLike, codec: str | os.PathLike, lm: str
     tmp.mkdir(parents=True)
     parts = dict(zip(PARTS, (codec, lm, flow))) | ({"reader": reader} if reader is not None else {})
     sizes = {name: to_fp16(Path(src), tmp / name) for name, src in parts.items()}
+    if tuned_decoder is not None:
+        from flow.decoder_train import write_tuned_decoder
+
+        sizes["flow/decoder"] = write_tuned_decoder(tuned_decoder, tmp / "flow")
     wav, sr = load_audio(prompt_wav, int(read_config(codec).get("sample_rate", 24000)))
     save_audio(tmp / "prompt.wav", wav, sr)
     write_text_atomic(tmp / "prompt.txt", prompt_text.strip() + "\n")

@@ -75,7 +75,7 @@ class Synthesizer:
         default ``amphion/dualcodec:12hz``; :mod:`dualtts.published`)."""
         from codec.tokenizer import load_tokenizer, tokenizer_spec
         from lm.model import quantize_for_cpu
-        from flow.infer import load_acoustic_stage
+        from flow.infer import attach_tuned_decoder, load_acoustic_stage
         from lm.model import SemanticLM
 
         from dualtts.published import is_published, load_published
@@ -111,7 +111,9 @@ class Synthesizer:
             from lm.reader import TokenReader
 
             reader_model = TokenReader.from_pretrained(reader, device)
-        return cls(quantize_for_cpu(lm_model, quantize), load_acoustic_stage(flow, device), tok, symbols, language, device,
+        stage = load_acoustic_stage(flow, device)
+        attach_tuned_decoder(stage, tok)  # the codec decoder tuned for this stage, when its folder has one
+        return cls(quantize_for_cpu(lm_model, quantize), stage, tok, symbols, language, device,
                    default_prompt=prompt, reader=reader_model)
 
     def transcribe_prompt(self, wav: np.ndarray, source: str, asr_model: str = "base") -> str:

@@ -9,7 +9,9 @@ utterance as the voice prompt, as in NAR training), and the decoder learns to tu
 the recorded audio (multi-scale mel loss on crops after the prompt): the ground-truth-aligned fine-tuning
 vocoders get on predicted features. A ``true_prob`` share of the rows reads the true all-layer latent, so the
 codec keeps reconstructing its own codes. Everything but the decoder stays frozen; checkpoints are whole
-codecs (``<step>/codec``), usable wherever the original codec was.
+codecs (``<step>/codec``), usable wherever the original codec was; :func:`write_tuned_decoder` puts just the
+decoder into the acoustic stage's folder, where the ``Synthesizer`` and ``flow-generate`` load it over the codec's
+own (:func:`flow.infer.attach_tuned_decoder`) and leave codec resynthesis to the original.
 """
 from __future__ import annotations
 
@@ -43,6 +45,9 @@ class DecoderTrainConfig:
     prompt_min: float = 0.1          # the prompt: this fraction of the window...
     prompt_max: float = 0.5          # ...up to this one
     true_prob: float = 0.5           # rows that read the true all-layer latent instead of the NAR's
+    # the NAR's distributions flattened by a temperature drawn per row from this range: on the voices it was trained
+    # on it is surer than on new ones, and the decoder should learn the blur it meets on new voices
+    soft_temperature: tuple[float, float] = (1.0, 1.0)
     val_utterances: int = 64
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -125,13 +130,14 @@ class DecoderTask:
         return self._loader(self.train_data, seed, epoch, shuffle=True)
 
     @torch.no_grad()
-    def latents(self, batch: dict, frac: torch.Tensor, use_true: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's input ``[B, D, F]`` (the NAR's soft latent, or the true one on ``use_true`` rows) and
-        each row's prompt length ``[B]`` (``frac`` of its frames, leaving a crop after it)."""
+    def latents(self, batch: dict, frac: torch.Tensor, use_true: torch.Tensor, temp=1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's input ``[B, D, F]`` (the NAR's soft latent at ``temp``, or the true one on ``use_true``
+        rows) and each row's prompt length ``[B]`` (``frac`` of its frames, leaving a crop after it)."""
         codes, mask = batch["codes"], batch["mask"]
         L = mask.sum(1)
         plen = torch.minimum((frac * L).long(), L - self.cfg.crop_frames).clamp(min=0)
-        filled, probs = self.nar.sample(codes, plen, cond=batch.get("cond"), soft=True, key_mask=mask)
+        filled, probs = self.nar.sample(codes, plen, cond=batch.get("cond"), soft=True, key_mask=mask,
+                                        soft_temperature=temp)
         z = self.codec.embed(codes[:, :1]) + self.codec.embed_acoustic_probs(probs)
         return torch.where(use_true.view(-1, 1, 1), self.codec.embed(codes), z), plen
 
@@ -146,8 +152,10 @@ class DecoderTask:
         g = torch.Generator().manual_seed(cfg.train.seed * 100003 + step)
         frac = cfg.prompt_min + (cfg.prompt_max - cfg.prompt_min) * torch.rand(B, generator=g)
         use_true = torch.rand(B, generator=g) < cfg.true_prob
+        lo, hi = cfg.soft_temperature
+        temp = lo + (hi - lo) * torch.rand(B, generator=g)
         dev = batch["codes"].device
-        z, plen = self.latents(batch, frac.to(dev), use_true.to(dev))
+        z, plen = self.latents(batch, frac.to(dev), use_true.to(dev), temp.to(dev))
         room = (batch["mask"].sum(1) - cfg.crop_frames - plen).cpu()
         starts = plen.cpu() + (torch.rand(B, generator=g) * (room + 1)).long()
         zc, wc = self._crops(z, batch["wav"], starts)
@@ -179,6 +187,26 @@ class DecoderTask:
     def save_extra(self, folder) -> None:
         self.codec.decoder = self.acc.unwrap_model(self.decoder)
         self.codec.save_pretrained(folder / "codec")
+
+
+def write_tuned_decoder(codec_dir, stage_dir) -> int:
+    """The decoder of ``codec_dir`` (a codec checkpoint of this training) -> ``stage_dir/decoder.safetensors``, fp16,
+    where :func:`flow.infer.attach_tuned_decoder` finds it. Returns the file's bytes."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file, save_file
+
+    from flow.infer import TUNED_DECODER
+
+    sd = load_file(str(Path(codec_dir) / "model.safetensors"))
+    dec = {k[len("decoder."):]: (v.half() if v.is_floating_point() else v).contiguous() for k, v in sd.items() if k.startswith("decoder.")}
+    if not dec:
+        raise ValueError(f"{codec_dir}: no decoder weights in model.safetensors (not a codec checkpoint?)")
+    out = Path(stage_dir) / TUNED_DECODER
+    tmp = out.with_name(out.name + ".tmp")
+    save_file(dec, str(tmp))
+    tmp.replace(out)
+    return out.stat().st_size
 
 
 def load_decoder_train_config(path: str | None, overrides: list[str] = ()) -> DecoderTrainConfig:

@@ -2,6 +2,8 @@
 and fill in one utterance's acoustic layers from its first-layer tokens and a voice prompt."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -23,6 +25,32 @@ def load_acoustic_stage(path_or_id, device="cpu"):
     path = resolve_checkpoint(path_or_id, "flow or NAR")
     cls = AcousticNAR if read_config(path).get("stage") == "nar" else AcousticFlow
     return cls.from_pretrained(path, device)
+
+
+TUNED_DECODER = "decoder.safetensors"
+
+
+def attach_tuned_decoder(stage, tokenizer) -> bool:
+    """If the acoustic stage's folder holds ``decoder.safetensors`` (the codec's decoder fine-tuned on this stage's
+    output: ``dualtts train decoder``), load it into ``tokenizer``'s decoder. The encoder and the quantizers stay as
+    they are, so a prompt's codes do not change, only what the tokenizer decodes. Returns whether there was one."""
+    folder = getattr(stage, "checkpoint_dir", None)
+    path = Path(folder) / TUNED_DECODER if folder is not None else None
+    if path is None or not path.is_file():
+        return False
+    if not isinstance(tokenizer, DualCodec):
+        raise ValueError(f"{path}: a tuned DualCodec decoder, but the tokenizer is a {type(tokenizer).__name__}")
+    from safetensors.torch import load_file
+
+    ref = next(tokenizer.decoder.parameters())
+    state = {k: v.to(ref.dtype) if v.is_floating_point() else v for k, v in load_file(str(path), device=str(ref.device)).items()}
+    try:
+        missing, unexpected = tokenizer.decoder.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shapes of another codec
+        raise ValueError(f"{path}: does not fit this codec's decoder ({str(e).splitlines()[-1].strip()})") from None
+    if missing or unexpected:
+        raise ValueError(f"{path}: does not fit this codec's decoder (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+    return True
 
 
 @torch.inference_mode()

@@ -130,11 +130,12 @@ class AcousticNAR(Pretrained, nn.Module):
 
     @torch.inference_mode()
     def sample(self, codes: torch.Tensor, prompt_len, cond: torch.Tensor | None = None, temperature: float = 0.0,
-               seed: int = 0, soft: bool = False, key_mask: torch.Tensor | None = None):
+               seed: int = 0, soft: bool = False, key_mask: torch.Tensor | None = None, soft_temperature=1.0):
         """codes [B, Q, F]: the first layer everywhere and all layers on each row's first ``prompt_len`` frames
         (an int, or [B] long) -> the same with layers 2..Q filled in on the other frames (and with ``soft``, the
         predicted distributions ``probs [B, Q-1, F, A]``, one-hot on the prompt's frames: ``(codes, probs)``).
-        ``key_mask [B, F]``: True on real frames (rows of different lengths); ``cond [B, F, C]``."""
+        ``key_mask [B, F]``: True on real frames (rows of different lengths); ``cond [B, F, C]``;
+        ``soft_temperature`` (a float or [B]) flattens the returned distributions (not the codes)."""
         codes = codes.clone()
         probs = []
         B, _, Fn = codes.shape
@@ -151,7 +152,7 @@ class AcousticNAR(Pretrained, nn.Module):
                 pred = logits.argmax(-1)
             codes[:, j] = torch.where(pmask, codes[:, j], pred)
             if soft:
-                p = logits.softmax(-1)
+                p = (logits / torch.as_tensor(soft_temperature, device=logits.device).view(-1, 1, 1)).softmax(-1)
                 p[pmask] = F.one_hot(codes[:, j][pmask], p.shape[-1]).to(p.dtype)
                 probs.append(p)
         return (codes, torch.stack(probs, 1)) if soft else codes

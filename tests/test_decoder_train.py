@@ -82,3 +82,34 @@ def test_missing_nar_is_a_clear_error(tmp_path, token_manifests, tiny_codec):
 def test_resume_is_exact(tmp_path, token_manifests, tiny_codec, tiny_nar):
     assert_resume_is_exact(load_decoder_train_config, DecoderTask,
                            lambda name, **kw: _yaml(tmp_path, token_manifests, tiny_codec, tiny_nar, name, **kw))
+
+
+def test_the_tuned_decoder_ships_in_the_stage_folder_and_loads_over_the_codecs(tmp_path, token_manifests, tiny_codec, tiny_nar):
+    import shutil
+
+    from codec.tokenizer import load_tokenizer
+    from flow.decoder_train import write_tuned_decoder
+    from flow.infer import attach_tuned_decoder, load_acoustic_stage
+
+    cfg = load_decoder_train_config(_yaml(tmp_path, token_manifests, tiny_codec, tiny_nar, max_steps=2, save_every=2))
+    Trainer(cfg.train, DecoderTask(cfg)).fit(resume=False)
+    tuned = Path(cfg.train.out_dir) / "checkpoints" / "step-2" / "codec"
+    stage_dir = tmp_path / "stage"
+    shutil.copytree(tiny_nar, stage_dir)
+    stage = load_acoustic_stage(str(stage_dir))
+    tok = load_tokenizer(f"dualcodec:{tiny_codec}")
+    assert not attach_tuned_decoder(stage, tok)  # no decoder.safetensors: the codec's own stays
+    codes = torch.randint(0, 32, (1, 4, 20))
+    before = tok.decode(codes)
+    assert write_tuned_decoder(tuned, stage_dir) > 0
+    stage = load_acoustic_stage(str(stage_dir))
+    assert attach_tuned_decoder(stage, tok)
+    want = load_file(str(tuned / "model.safetensors"))
+    for k, v in tok.decoder.state_dict().items():
+        assert torch.allclose(v, want[f"decoder.{k}"].half().float()), k
+    assert not torch.allclose(tok.decode(codes), before)
+    from safetensors.torch import save_file
+
+    save_file({"head.proj.weight": torch.zeros(3, 3)}, str(stage_dir / "decoder.safetensors"))
+    with pytest.raises(ValueError, match="does not fit this codec's decoder"):  # another codec's: an error, not silence
+        attach_tuned_decoder(stage, load_tokenizer(f"dualcodec:{tiny_codec}"))

@@ -17,7 +17,7 @@ from dualtts.published import NO_VOICE, is_published, published_language
 from dualtts.synthesizer import Synthesizer
 from dualtts.zeroshot import flow_generate, lm_generate, lm_states
 from lm.model import quantize_for_cpu
-from flow.infer import load_acoustic_stage
+from flow.infer import attach_tuned_decoder, load_acoustic_stage
 from lm.model import SemanticLM
 
 
@@ -58,7 +58,9 @@ def cmd_flow_generate(a) -> int:
     device = a.device
     flow = load_acoustic_stage(a.flow, device)
     lm = _lm(a.lm, device) if a.lm else None
-    summary = flow_generate(flow, open_tokenizer(a.tokenizer, device), a.manifest, a.out, per_speaker=a.per_speaker, lm=lm,
+    tok = open_tokenizer(a.tokenizer, device)
+    attach_tuned_decoder(flow, tok)  # the codec decoder tuned for this stage (dualtts train decoder), if any
+    summary = flow_generate(flow, tok, a.manifest, a.out, per_speaker=a.per_speaker, lm=lm,
                             tokens_dir=a.tokens, prompt_seconds=a.prompt_seconds, as_codes=a.as_codes, seed=a.seed,
                             steps=a.steps, method=a.method, cfg_scale=a.cfg_scale, sway=None if a.sway == "none" else float(a.sway),
                             temperature=a.temperature)

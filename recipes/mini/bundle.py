@@ -72,6 +72,8 @@ def main() -> None:
     ap.add_argument("--codec", required=True)
     ap.add_argument("--lm", required=True)
     ap.add_argument("--flow", required=True)
+    ap.add_argument("--tuned-decoder", help="a codec checkpoint of dualtts train decoder: its decoder goes into flow/ "
+                    "(TTS decodes with it, codec/ keeps its own)")
     ap.add_argument("--reader", help="token reader (dualtts train reader): best-of-N LM sampling in the bundle (optional)")
     ap.add_argument("--text-cfg-scale", type=float, default=None,
                     help="the LM's default guidance on the text, written into lm/config.yaml (LMs trained with text_dropout)")
@@ -87,7 +89,8 @@ def main() -> None:
         old = Path(a.out) / "bundle.json"
         snr = json.loads(old.read_text()).get("codec_fp16_snr_db") if old.is_file() else None
         check = lambda tmp: {"codec_fp16_snr_db": snr, "codec_from_earlier_bundle": True}  # noqa: E731
-    bundle = write_model_folder(a.out, a.codec, a.lm, a.flow, u.audio, u.text, info=info, check=check, reader=a.reader)
+    bundle = write_model_folder(a.out, a.codec, a.lm, a.flow, u.audio, u.text, info=info, check=check, reader=a.reader,
+                                tuned_decoder=a.tuned_decoder)
     if a.text_cfg_scale is not None:
         import yaml
 

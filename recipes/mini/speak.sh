@@ -16,12 +16,13 @@
 #   8. the NAR acoustic stage (tiny, warm-started from NAR_INIT when given; a NAR that read another LM's states keeps
 #      all but their projection) reading them, decoding expected code vectors (`decode: soft`), 9. the LM fine-tuned
 #      with text dropout (classifier-free guidance on the text, scale TEXT_CFG), 9b. the token reader (CTC phonemes
-#      from first-layer tokens: the best of CANDIDATES LM samples); all in bf16 autocast where the hardware
-#      computes it (recipes/bench/train_speed.json) -> exp/speak3
+#      from first-layer tokens: the best of CANDIDATES LM samples), 9c. the codec's decoder fine-tuned on the NAR's
+#      soft latents (true first-layer tokens in, the recording out; half the rows on the true codes); all in bf16
+#      autocast where the hardware computes it (recipes/bench/train_speed.json) -> exp/speak3
 #  10. the bundle -> recipes/mini/checkpoints/dualtts-mini/{codec,lm,flow,reader} (flow/ holds the acoustic stage, here
-#      the NAR) + prompt.wav/prompt.txt (fp16 weights)
+#      the NAR, and the decoder tuned for it) + prompt.wav/prompt.txt (fp16 weights)
 #  11. evaluation on the held-out speakers and sentences -> recipes/mini/results.json, speak_results.md
-# Steps: CODEC_STEPS CODEC25_STEPS LM_STEPS NAR_STEPS CFG_STEPS READER_STEPS (env). Time on 2 cores: see recipes/mini/results.json (stage_wall_s).
+# Steps: CODEC_STEPS CODEC25_STEPS LM_STEPS NAR_STEPS CFG_STEPS READER_STEPS DECODER_STEPS (env). Time on 2 cores: see recipes/mini/results.json (stage_wall_s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
@@ -29,7 +30,7 @@ C=exp/corpus-v2; M=$C/manifests; X=exp/speak; Y=exp/speak25     # the codec's co
 T=exp/corpus-v3; TM=$T/manifests; Z=exp/speak3                  # the TTS stages' corpus and runs
 CODEC_STEPS=${CODEC_STEPS:-7000}; CODEC25_STEPS=${CODEC25_STEPS:-10000}; LM_STEPS=${LM_STEPS:-5000}; NAR_STEPS=${NAR_STEPS:-2500}
 LM_PRESET=${LM_PRESET:-small}; READER_STEPS=${READER_STEPS:-3000}; CANDIDATES=${CANDIDATES:-4}
-CFG_STEPS=${CFG_STEPS:-600}; TEXT_CFG=${TEXT_CFG:-2.0}
+CFG_STEPS=${CFG_STEPS:-600}; TEXT_CFG=${TEXT_CFG:-2.0}; DECODER_STEPS=${DECODER_STEPS:-2000}
 # the 12.5 Hz codec to continue: the committed tiny-12hz-3h (what the shipped model started from)
 CODEC_INIT=${CODEC_INIT:-recipes/mini/checkpoints/tiny-12hz-3h}
 # a NAR checkpoint to warm-start the acoustic stage from. The shipped NAR's lineage: the NAR of git show
@@ -125,10 +126,20 @@ if [ ! -f "$R/checkpoints/step-$READER_STEPS/state.json" ]; then
   dualtts train reader --config recipes/mini/reader.yaml train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl \
     symbols=$TM/symbols.json train.max_steps=$READER_STEPS train.mixed_precision=$PREC train.out_dir=$R
 fi
+# the codec's decoder, fine-tuned on what the NAR hands it at inference (the expected code vectors of its
+# predictions, from the true first-layer tokens) -> the bundle's flow/decoder.safetensors (TTS decodes with it;
+# codec/ keeps its own decoder for resynthesis)
+D=$Z/decoder
+if [ ! -f "$D/checkpoints/step-$DECODER_STEPS/state.json" ]; then
+  stamp decoder
+  dualtts train decoder --config recipes/mini/decoder.yaml codec=$CODEC nar=$N/checkpoints/step-$NAR_STEPS/nar \
+    train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl lm_states=$STATES \
+    train.max_steps=$DECODER_STEPS train.mixed_precision=$PREC train.out_dir=$D
+fi
 TRAIN_S=${TRAIN_SECONDS:-$(( $(date +%s) - T0 ))}  # (TRAIN_SECONDS: the training time of a run spread over invocations)
 stamp bundle
 B=recipes/mini/checkpoints/dualtts-mini
-python recipes/mini/bundle.py --codec $CODEC --lm $G/checkpoints/step-$CFG_STEPS/lm --text-cfg-scale $TEXT_CFG \
+python recipes/mini/bundle.py --codec $CODEC --tuned-decoder $D/checkpoints/step-$DECODER_STEPS/codec --lm $G/checkpoints/step-$CFG_STEPS/lm --text-cfg-scale $TEXT_CFG \
   --flow $N/checkpoints/step-$NAR_STEPS/nar --reader $R/checkpoints/best/reader --manifest $TM/train.jsonl --out $B
 
 stamp evaluation

@@ -155,7 +155,7 @@ def main() -> None:
     runs, out, ev, prev = Path(a.runs), Path(a.out), Path(a.runs) / "eval", Path(a.previous)
     stages = {"codec 12.5 Hz": Path(a.codec_runs[0]) / "codec", "codec 25 Hz": Path(a.codec_runs[1]) / "codec",
               "lm": runs / f"lm-{a.lm_preset}", "nar": runs / f"nar-{a.lm_preset}",
-              "lm text dropout": runs / f"lm-{a.lm_preset}-cfg", "reader": runs / "reader"}
+              "lm text dropout": runs / f"lm-{a.lm_preset}-cfg", "reader": runs / "reader", "decoder": runs / "decoder"}
     t0 = time.monotonic()
     o = {name: overall(prev / name[5:] if name.startswith("prev:") else ev / name) for name, _ in ROWS}
     gt, qall, q1, gta_prev, gta, sem_prev, sem, sem_best, tts_prev, tts_single, tts = (o[n] for n, _ in ROWS)
@@ -180,7 +180,8 @@ def main() -> None:
         "true_tokens_acoustic_stage_wer": gta.get("wer"), "true_tokens_acoustic_stage_sim": gta.get("sim"),
         "previous_model": {"wer": tts_prev.get("wer"), "sim": tts_prev.get("sim"), "dnsmos": tts_prev.get("dnsmos"),
                            "semantic_only_wer": sem_prev.get("wer"), "true_tokens_acoustic_stage_wer": gta_prev.get("wer")},
-        "acoustic_stage": "NAR (flow/nar.py) reading the LM's states, decoding expected code vectors (decode: soft)",
+        "acoustic_stage": "NAR (flow/nar.py) reading the LM's states, decoding expected code vectors (decode: soft) with the "
+                          "codec's decoder fine-tuned on them (flow/decoder_train.py)",
         "lm_val_top1": val_lm["top1"], "lm_train_top1": train_lm["top1"], "lm_test_top1": test_lm["top1"],
         "lm_val_nll": val_lm["nll"], "lm_train_nll": train_lm["nll"], "lm_test_nll": test_lm["nll"],
         "clips": tts.get("n"), "eval_set": "held-out speakers saying held-out sentences (test split), Whisper base",
