@@ -39,7 +39,7 @@ CODEC_INIT=${CODEC_INIT:-recipes/mini/checkpoints/tiny-12hz-3h}
 # projection afresh); empty: from scratch
 NAR_INIT=${NAR_INIT:-}
 PREC=${PREC:-auto}   # bf16 where the hardware computes it natively, else fp32 (recipes/bench/train_speed.json)
-PER_SPK=${EVAL_PER_SPEAKER:-6}
+PER_SPK=${EVAL_PER_SPEAKER:-17}   # 17 x 6 held-out speakers = 102 clips (36 clips could not resolve 0.02)
 mkdir -p $X $Y $Z
 T0=$(date +%s)
 stamp() { echo "[speak $(date +%H:%M:%S)] $*"; }
@@ -143,7 +143,7 @@ python recipes/mini/bundle.py --codec $CODEC --tuned-decoder $D/checkpoints/step
   --flow $N/checkpoints/step-$NAR_STEPS/nar --reader $R/checkpoints/best/reader --manifest $TM/train.jsonl --out $B
 
 stamp evaluation
-E=$Z/eval
+E=${EVAL_DIR:-$Z/eval}
 mkdir -p $E
 ev() { dualtts evaluate --ref "$TM/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3"; }
 [ -f $E/eval-ground-truth.json ] || ev "$T/corpus" wer,dnsmos $E/eval-ground-truth.json
@@ -167,6 +167,6 @@ gen --out "$E/tts-single" --tokens "$E/lm-q1"
 ev "$E/tts-single" wer,sim,dnsmos "$E/eval-tts-single.json"
 gen --out "$E/tts" --tokens "$E/lm-q1-r$CANDIDATES"
 ev "$E/tts" wer,sim,dnsmos "$E/eval-tts.json"
-python recipes/mini/speak_report.py --runs $Z --previous "${PREVIOUS_EVAL:-$Z/eval-previous}" --bundle $B --lm-preset $LM_PRESET \
+python recipes/mini/speak_report.py --runs $Z --eval-dir $E --previous "${PREVIOUS_EVAL:-$Z/eval-previous}" --bundle $B --lm-preset $LM_PRESET \
   --train-seconds $TRAIN_S --out recipes/mini
 stamp done

@@ -23,18 +23,18 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from data.atomic import write_text_atomic  # noqa: E402
 
-ROWS = [  # (evaluation file under --runs/eval, or prev:FILE under --previous; what was decoded)
+ROWS = [  # (evaluation file under the eval folder, or prev:FILE under --previous; what was decoded)
     ("eval-ground-truth.json", "ground truth"),
     ("eval-codec-qall.json", "codec resynthesis at 25 Hz (shipped), all 8 layers"),
     ("eval-codec-q1.json", "codec resynthesis at 25 Hz, first layer only"),
-    ("prev:eval-gt-acoustic.json", "previous model: true first-layer tokens + its NAR (soft decoding)"),
-    ("eval-gt-acoustic.json", "true first-layer tokens + the acoustic stage (NAR reading the LM's states, soft decoding)"),
+    ("prev:eval-gt-acoustic.json", "previous model: true first-layer tokens + NAR, the codec's own decoder"),
+    ("eval-gt-acoustic.json", "true first-layer tokens + NAR (reading the LM's states, soft decoding) + its tuned decoder"),
     ("prev:eval-lm-q1.json", "previous model: LM tokens, semantic-only decoding"),
     ("eval-lm-q1.json", "TTS: LM tokens (one sample), semantic-only decoding"),
     ("eval-lm-q1-r4.json", "TTS: LM tokens (best of 4 by the token reader), semantic-only decoding"),
-    ("prev:eval-tts.json", "previous model: LM tokens + NAR"),
-    ("eval-tts-single.json", "TTS: LM tokens (one sample) + NAR reading the LM's states, soft decoding"),
-    ("eval-tts.json", "TTS: LM tokens (best of 4 by the token reader) + NAR, soft decoding (the shipped pipeline)"),
+    ("prev:eval-tts.json", "previous model: LM tokens (best of 4) + NAR, the codec's own decoder"),
+    ("eval-tts-single.json", "TTS: LM tokens (one sample) + NAR + tuned decoder"),
+    ("eval-tts.json", "TTS: LM tokens (best of 4 by the token reader) + NAR + tuned decoder (the shipped pipeline)"),
 ]
 
 
@@ -142,6 +142,7 @@ def curves(stages: dict[str, Path], out: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", default="exp/speak3")
+    ap.add_argument("--eval-dir", default=None, help="the evaluations (default RUNS/eval)")
     ap.add_argument("--previous", default="exp/speak3/eval-previous")
     ap.add_argument("--codec-runs", nargs=2, default=["exp/speak", "exp/speak25"], help="the 12.5 and 25 Hz codec runs")
     ap.add_argument("--codec25-steps", type=int, default=10000, help="the 25 Hz codec checkpoint that was bundled")
@@ -152,7 +153,7 @@ def main() -> None:
     ap.add_argument("--lm-preset", default="small", help="the LM run (RUNS/lm-PRESET) and its NAR (RUNS/nar-PRESET)")
     ap.add_argument("--out", default="recipes/mini")
     a = ap.parse_args()
-    runs, out, ev, prev = Path(a.runs), Path(a.out), Path(a.runs) / "eval", Path(a.previous)
+    runs, out, ev, prev = Path(a.runs), Path(a.out), Path(a.eval_dir or Path(a.runs) / "eval"), Path(a.previous)
     stages = {"codec 12.5 Hz": Path(a.codec_runs[0]) / "codec", "codec 25 Hz": Path(a.codec_runs[1]) / "codec",
               "lm": runs / f"lm-{a.lm_preset}", "nar": runs / f"nar-{a.lm_preset}",
               "lm text dropout": runs / f"lm-{a.lm_preset}-cfg", "reader": runs / "reader", "decoder": runs / "decoder"}
