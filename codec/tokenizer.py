@@ -11,7 +11,8 @@ layer) and
 
 ``load_tokenizer`` returns it frozen (eval mode, no gradients): later stages never train it.
 
-``load_tokenizer("dualcodec:PATH" | "mimi:HUB_ID_OR_PATH" | "encodec:HUB_ID_OR_PATH")`` picks one.
+``load_tokenizer("dualcodec:PATH" | "mimi:HUB_ID_OR_PATH" | "encodec:HUB_ID_OR_PATH")`` picks one;
+``"encodec@1.5:ID"`` sets EnCodec's bandwidth in kbps (default its largest), ``"mimi@8:ID"`` Mimi's number of codebooks.
 """
 from __future__ import annotations
 
@@ -68,6 +69,8 @@ class MimiTokenizer(_HFCodecTokenizer):
         self.model = model.eval()
         cfg = model.config
         self.n = num_quantizers or cfg.num_quantizers
+        if not 1 <= self.n <= cfg.num_quantizers:
+            raise ValueError(f"Mimi with {num_quantizers} codebooks: this model has 1..{cfg.num_quantizers}")
         self.sample_rate, self.frame_rate = cfg.sampling_rate, float(cfg.frame_rate)
         self.codebook_sizes = [cfg.codebook_size] * self.n
 
@@ -101,6 +104,8 @@ class EncodecTokenizer(_HFCodecTokenizer):
         self.model = model.eval()
         cfg = model.config
         self.bandwidth = float(bandwidth or max(cfg.target_bandwidths))
+        if self.bandwidth not in [float(b) for b in cfg.target_bandwidths]:
+            raise ValueError(f"EnCodec at {bandwidth} kbps: this model has {', '.join(map(str, cfg.target_bandwidths))}")
         self.sample_rate, self.frame_rate = cfg.sampling_rate, float(cfg.frame_rate)
         bits = math.log2(cfg.codebook_size) * self.frame_rate
         self.n = int(self.bandwidth * 1000 // bits)
@@ -135,21 +140,29 @@ TOKENIZER_KINDS = ("dualcodec", "mimi", "encodec")
 
 
 def tokenizer_spec(spec: str) -> str:
-    """``KIND:WHERE`` as given; anything else (a path, ``amphion/dualcodec:12hz``) is a DualCodec."""
-    return spec if spec.partition(":")[0] in TOKENIZER_KINDS else f"dualcodec:{spec}"
+    """``KIND[@OPTION]:WHERE`` as given; anything else (a path, ``amphion/dualcodec:12hz``) is a DualCodec."""
+    return spec if spec.partition(":")[0].partition("@")[0] in TOKENIZER_KINDS else f"dualcodec:{spec}"
 
 
 def load_tokenizer(spec: str, device: str | torch.device = "cpu"):
-    """``"dualcodec:PATH"``, ``"mimi:ID"`` or ``"encodec:ID"`` (ID: hub id or local folder) -> a tokenizer."""
-    kind, _, where = spec.partition(":")
+    """``"dualcodec:PATH"``, ``"mimi[@CODEBOOKS]:ID"`` or ``"encodec[@KBPS]:ID"`` (ID: hub id or local folder) ->
+    a tokenizer."""
+    head, _, where = spec.partition(":")
+    kind, _, option = head.partition("@")
     if not where:
         raise ValueError(f"tokenizer spec {spec!r}: expected dualcodec:PATH, mimi:ID or encodec:ID")
+    if option and kind not in ("mimi", "encodec"):
+        raise ValueError(f"tokenizer spec {spec!r}: only mimi@CODEBOOKS and encodec@KBPS take an option")
+    try:
+        value = float(option) if option else None
+    except ValueError:
+        raise ValueError(f"tokenizer spec {spec!r}: {option!r} is not a number") from None
     if kind == "dualcodec":
         tok = DualCodec.from_pretrained(where, device)
     elif kind == "mimi":
-        tok = MimiTokenizer.from_pretrained(where).to(device)
+        tok = MimiTokenizer.from_pretrained(where, int(value) if value else None).to(device)
     elif kind == "encodec":
-        tok = EncodecTokenizer.from_pretrained(where).to(device)
+        tok = EncodecTokenizer.from_pretrained(where, value).to(device)
     else:
         raise ValueError(f"unknown tokenizer kind {kind!r} (dualcodec, mimi, encodec)")
     return tok.eval().requires_grad_(False)

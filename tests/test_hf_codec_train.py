@@ -159,3 +159,20 @@ def test_resume_is_exact(kind, speech_dir, tmp_path):
         return p
 
     assert_resume_is_exact(load_train_config, CodecTask, make_yaml)
+
+
+def test_tokenizer_spec_picks_encodec_bandwidth_and_mimi_codebooks(tmp_path):
+    from codec.tokenizer import load_tokenizer, tokenizer_spec
+
+    enc = TrainableHFCodec.from_spec("hf:encodec-tiny").save_pretrained(tmp_path / "encodec")
+    assert len(load_tokenizer(f"encodec:{enc}").codebook_sizes) == 8  # the largest bandwidth, 6 kbps
+    low = load_tokenizer(f"encodec@1.5:{enc}")
+    assert len(low.codebook_sizes) == 2
+    assert low.encode(torch.randn(1, 1, 4800) * 0.1).shape == (1, 2, 15)  # 0.2 s at 75 Hz
+    mimi = TrainableHFCodec.from_spec("hf:mimi-tiny").save_pretrained(tmp_path / "mimi")
+    assert len(load_tokenizer(f"mimi@4:{mimi}").codebook_sizes) == 4
+    assert tokenizer_spec(f"encodec@1.5:{enc}") == f"encodec@1.5:{enc}"
+    with pytest.raises(ValueError, match="EnCodec at 2.0 kbps"):
+        load_tokenizer(f"encodec@2.0:{enc}")
+    with pytest.raises(ValueError, match="only mimi@CODEBOOKS and encodec@KBPS"):
+        load_tokenizer(f"dualcodec@3:{enc}")
