@@ -1,0 +1,93 @@
+"""Collect recipes/compare/compare.sh into results.json (one object per tokenizer) and RESULTS.md (one table).
+
+    python recipes/compare/report.py --runs exp/compare --tokenizers dc12 dc25 mimi enc1.5 enc6 --out recipes/compare
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from data.atomic import write_text_atomic  # noqa: E402
+
+NAMES = {"dc12": "DualCodec 12.5 Hz", "dc25": "DualCodec 25 Hz", "mimi": "Mimi", "enc1.5": "EnCodec 1.5 kbps",
+         "enc6": "EnCodec 6 kbps"}
+
+
+def overall(path: Path) -> dict:
+    return json.loads(path.read_text())["overall"] if path.is_file() else {}
+
+
+def train_seconds(log: Path) -> float | None:
+    """Training seconds of a train_log.jsonl (summed over resumed segments, whose wall_s restarts at 0)."""
+    if not log.is_file():
+        return None
+    total, last = 0.0, 0.0
+    for r in (json.loads(l) for l in log.read_text().splitlines() if l.strip()):
+        total, last = (total + last, r["wall_s"]) if r["wall_s"] < last else (total, r["wall_s"])
+    return round(total + last, 1)
+
+
+def one(runs: Path, t: str) -> dict:
+    r = runs / t
+    info = json.loads((r / "tokens" / "test" / "tokenizer.json").read_text())
+    sizes, fr = info["codebook_sizes"], float(info["frame_rate"])
+    codec_dir = next(iter(sorted(runs.glob("codec-*" + {"dc12": "12hz", "dc25": "25hz", "mimi": "mimi-tiny"}.get(t, "encodec-tiny")))), None)
+    q1, qall = overall(r / "eval-codec-q1.json"), overall(r / "eval-codec-qall.json")
+    sem, tts = overall(r / "eval-lm-q1.json"), overall(r / "eval-tts.json")
+    return {
+        "name": NAMES.get(t, t), "frame_rate": fr, "codebooks": len(sizes), "tokens_per_s": fr * len(sizes),
+        "kbps": round(fr * sum(math.log2(k) for k in sizes) / 1000, 3),
+        "codec_first_layer": q1, "codec_all_layers": qall, "tts_semantic_only": sem, "tts": tts,
+        "train_s": {"codec": train_seconds(codec_dir / "train_log.jsonl") if codec_dir else None,
+                    "lm": train_seconds(r / "lm" / "train_log.jsonl"), "nar": train_seconds(r / "nar" / "train_log.jsonl")},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", default="exp/compare")
+    ap.add_argument("--tokenizers", nargs="+", default=list(NAMES))
+    ap.add_argument("--settings", default="", help="the run's settings, said in the report")
+    ap.add_argument("--out", default="recipes/compare")
+    a = ap.parse_args()
+    runs, out = Path(a.runs), Path(a.out)
+    import torch
+
+    res = {"settings": a.settings, "ground_truth": overall(runs / "eval-ground-truth.json"),
+           "tokenizers": {t: one(runs, t) for t in a.tokenizers},
+           "machine": {"cpus": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
+                       "torch": torch.__version__},
+           "date": date.today().isoformat(),
+           "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()}
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "results.json", json.dumps(res, indent=1))
+    f = lambda d, k: "-" if d.get(k) is None else f"{d[k]:.3f}"  # noqa: E731
+    lines = [f"# Token pipelines compared ({res['date']}, commit {res['commit'][:7]})", "",
+             f"Settings: {a.settings}. Every codec trained from scratch here from its config on the same utterances, "
+             "crops, batch, steps and seed (mel-only); the same LM and NAR presets and steps on each one's tokens; "
+             "held-out speakers and sentences, Whisper base. Machine: "
+             f"{res['machine']['processor']}, {res['machine']['cpus']} threads, torch {res['machine']['torch']}.", "",
+             f"Ground truth: WER {f(res['ground_truth'], 'wer')}, DNSMOS {f(res['ground_truth'], 'dnsmos')}.", "",
+             "| tokenizer | Hz | codebooks | tokens/s | kbps | codec q1 WER / STOI / SIM | codec all WER / STOI / PESQ / SIM / DNSMOS "
+             "| TTS semantic-only WER / SIM | TTS + NAR WER / SIM / DNSMOS | train s (codec / LM / NAR) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for t, d in res["tokenizers"].items():
+        q1, qa, s, tt, ts = d["codec_first_layer"], d["codec_all_layers"], d["tts_semantic_only"], d["tts"], d["train_s"]
+        lines.append(f"| {d['name']} | {d['frame_rate']:g} | {d['codebooks']} | {d['tokens_per_s']:g} | {d['kbps']:g} | "
+                     f"{f(q1, 'wer')} / {f(q1, 'stoi')} / {f(q1, 'sim')} | "
+                     f"{f(qa, 'wer')} / {f(qa, 'stoi')} / {f(qa, 'pesq')} / {f(qa, 'sim')} / {f(qa, 'dnsmos')} | "
+                     f"{f(s, 'wer')} / {f(s, 'sim')} | {f(tt, 'wer')} / {f(tt, 'sim')} / {f(tt, 'dnsmos')} | "
+                     f"{ts['codec']} / {ts['lm']} / {ts['nar']} |")
+    write_text_atomic(out / "RESULTS.md", "\n".join(lines) + "\n")
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
