@@ -189,6 +189,11 @@ class DualCodec(Pretrained, nn.Module):
         """``z: [B, latent, F] -> wav [B, 1, F*hop]``."""
         return self._fit(self.decoder(z), z.shape[-1] * self.cfg.hop_length) if self.reference else self.decoder(z)
 
+    def usage(self) -> dict[str, float]:
+        """``usage/rvq{i}``: each codebook's perplexity over recent batches / its size (1.0: all codes used equally)."""
+        layers = [self.semantic_vq, *self.acoustic_rvq.layers]
+        return {f"usage/rvq{i + 1}": layer.perplexity_usage() for i, layer in enumerate(layers)}
+
     # --- persistence --------------------------------------------------------------------------
     def num_params(self, include_ssl: bool = False) -> int:
         return sum(p.numel() for n, p in self.named_parameters() if include_ssl or not n.startswith("ssl.model."))

@@ -175,12 +175,7 @@ class CodecTask:
         logs.update(mel=float(mel.detach()), semantic=float(out["semantic_loss"].detach()), codebook=float(out["codebook_loss"].detach()),
                     commitment=float(out["commitment_loss"].detach()), g_loss=float(loss.detach()))
         logs["g_grad"] = update("generator", loss)
-        codec = self.acc.unwrap_model(self.g)
-        if self.hf:
-            return {**logs, **codec.usage()}
-        logs["usage/rvq1"] = codec.semantic_vq.perplexity_usage()  # codebook perplexity / size, recent batches
-        for i, layer in enumerate(codec.acoustic_rvq.layers):
-            logs[f"usage/rvq{i + 2}"] = layer.perplexity_usage()
+        logs.update(self.acc.unwrap_model(self.g).usage())  # codebook perplexity / size, recent batches
         return logs
 
     def validate(self, accelerator, writer, step: int) -> dict[str, float]:

@@ -136,10 +136,12 @@ class DecoderTask:
         codes, mask = batch["codes"], batch["mask"]
         L = mask.sum(1)
         plen = torch.minimum((frac * L).long(), L - self.cfg.crop_frames).clamp(min=0)
-        filled, probs = self.nar.sample(codes, plen, cond=batch.get("cond"), soft=True, key_mask=mask,
-                                        soft_temperature=temp)
+        true = self.codec.embed(codes)
+        if use_true.all():  # no row reads the NAR: do not run it
+            return true, plen
+        _, probs = self.nar.sample(codes, plen, cond=batch.get("cond"), soft=True, key_mask=mask, soft_temperature=temp)
         z = self.codec.embed(codes[:, :1]) + self.codec.embed_acoustic_probs(probs)
-        return torch.where(use_true.view(-1, 1, 1), self.codec.embed(codes), z), plen
+        return torch.where(use_true.view(-1, 1, 1), true, z), plen
 
     def _crops(self, z: torch.Tensor, wav: torch.Tensor, starts: torch.Tensor):
         C, hop = self.cfg.crop_frames, self.hop

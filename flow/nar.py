@@ -143,6 +143,7 @@ class AcousticNAR(Pretrained, nn.Module):
         pmask = torch.arange(Fn, device=codes.device)[None] < plen                  # [B or 1, F]
         pmask = pmask.expand(B, Fn)
         g = torch.Generator(device=codes.device).manual_seed(seed)
+        soft_t = torch.as_tensor(soft_temperature, device=codes.device).view(-1, 1, 1)
         for j in range(1, self.cfg.num_quantizers):
             logits = self(codes, torch.full((B,), j, device=codes.device), pmask, key_mask, cond).float()  # [B, F, A]
             if temperature > 0:
@@ -152,7 +153,7 @@ class AcousticNAR(Pretrained, nn.Module):
                 pred = logits.argmax(-1)
             codes[:, j] = torch.where(pmask, codes[:, j], pred)
             if soft:
-                p = (logits / torch.as_tensor(soft_temperature, device=logits.device).view(-1, 1, 1)).softmax(-1)
+                p = (logits / soft_t).softmax(-1)
                 p[pmask] = F.one_hot(codes[:, j][pmask], p.shape[-1]).to(p.dtype)
                 probs.append(p)
         return (codes, torch.stack(probs, 1)) if soft else codes

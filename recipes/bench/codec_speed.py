@@ -21,7 +21,7 @@ from common import median_time, run_isolated
 
 
 def _wav(batch: int, seconds: float, sr: int = 24000) -> torch.Tensor:
-    from dualtts.bench import wav
+    from dualtts.bench_timing import wav
 
     return wav(batch, seconds, sr)
 
