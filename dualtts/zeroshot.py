@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, p
     pairs = zero_shot_pairs(manifest, per_speaker)
     from data.audio import save_audio
 
-    lengths = []
+    lengths, gen_s = [], 0.0
     for i in tqdm(range(0, len(pairs), batch_size), desc="lm-generate", unit="batch", file=sys.stderr, disable=None):
         chunk = pairs[i: i + batch_size]
         phon, prompts, n_target, t_ids = [], [], [], []
@@ -58,8 +59,10 @@ def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, p
             prompts.append(torch.from_numpy(load_codes(manifest, pr)[0]))
             n_target.append(len(t_ph))
             t_ids.append(t_ph)
+        t0 = time.perf_counter()
         toks = generate_best_of(lm, reader, phon, prompts, t_ids, candidates=candidates, seed=seed, target_phonemes=n_target,
                                 **sampling)
+        gen_s += time.perf_counter() - t0
         for (tgt, _), row in zip(chunk, toks):
             row = row[row >= 0].cpu()
             lengths.append(len(row))
@@ -71,7 +74,9 @@ def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, p
             save_audio(out / f"{tgt.id}.wav", wav[0, 0].float().cpu().numpy(), tokenizer.sample_rate)
     summary = {"out": str(out), "pairs": len(pairs), "candidates": candidates if reader is not None else 1,
                "mean_tokens": float(np.mean(lengths)),
-               "empty": int(sum(n == 0 for n in lengths))}
+               "empty": int(sum(n == 0 for n in lengths)),
+               # the LM's sampling time (batches of batch_size) per second of speech it wrote, decoding not included
+               "lm_rtf": round(gen_s / max(sum(lengths) / tokenizer.frame_rate, 1e-9), 4), "batch_size": batch_size}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -121,7 +126,7 @@ def flow_generate(flow, tokenizer, manifest: str | Path, out: str | Path, per_sp
     if flow.cfg.cond_dim and lm is None:
         raise ValueError("this flow is conditioned on the semantic LM's states: give the LM (--lm)")
     symbols = lm.symbols() if lm is not None and flow.cfg.cond_dim else None
-    done = 0
+    done, wall, audio_s = 0, 0.0, 0.0
     for tgt, pr in tqdm(pairs, desc="flow-generate", unit="utt", file=sys.stderr, disable=None):
         if tokens_dir is not None:
             tokens = np.load(Path(tokens_dir) / f"{tgt.id}.npy", allow_pickle=False)
@@ -133,12 +138,17 @@ def flow_generate(flow, tokenizer, manifest: str | Path, out: str | Path, per_sp
         cond = None
         if symbols is not None:
             cond = pair_states(lm, symbols, pr.phonemes or "", tgt.phonemes or "", prompt_codes[0], tokens, f"{manifest}:{tgt.id}")
+        t0 = time.perf_counter()
         wav = fill_utterance(flow, tokenizer, tokens.astype(np.int64), prompt_codes, prompt_seconds=prompt_seconds,
                              as_codes=as_codes, seed=seed, cond=cond, **sample_kw)
+        wall += time.perf_counter() - t0
+        audio_s += len(tokens) / tokenizer.frame_rate
         n = int(round(tgt.duration * tokenizer.sample_rate)) if tokens_dir is None else wav.shape[-1]
         save_audio(out / f"{tgt.id}.wav", wav[0, 0, :n].float().cpu().numpy(), tokenizer.sample_rate)
         done += 1
     summary = {"out": str(out), "pairs": len(pairs), "written": done, "prompt_seconds": prompt_seconds,
-               "tokens": "lm" if tokens_dir is not None else "ground truth", "as_codes": as_codes, **sample_kw}
+               "tokens": "lm" if tokens_dir is not None else "ground truth", "as_codes": as_codes, **sample_kw,
+               # the acoustic stage + the codec's decoding (not the LM states) per second of speech, one utterance at a time
+               "acoustic_rtf": round(wall / max(audio_s, 1e-9), 4)}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary

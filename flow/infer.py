@@ -64,8 +64,8 @@ def fill_utterance(flow, tokenizer, tokens, prompt_codes=None, prompt_seconds: f
     target's semantic latent + the sampled acoustic latent are decoded, or with ``as_codes`` re-quantized
     into acoustic codes first (tokenizers with ``quantize_acoustic``, i.e. DualCodec). A NAR stage
     (:mod:`flow.nar`, ``predicts_codes``) fills the acoustic codes instead, layer by layer (argmax, or
-    ``nar_temperature`` > 0; its config's ``decode: soft`` decodes the expected code vectors); the flow's
-    sampling settings do not apply to it.
+    ``nar_temperature`` > 0; its config's ``decode: soft`` decodes the expected code vectors, flattened by
+    ``nar_soft_temperature``); the flow's sampling settings do not apply to it.
     """
     dev = flow.device
     tokens = torch.as_tensor(np.asarray(tokens), dtype=torch.long, device=dev).view(-1)
@@ -95,11 +95,13 @@ def fill_utterance(flow, tokenizer, tokens, prompt_codes=None, prompt_seconds: f
             codes[:, 1:, :P] = codes_p[:, 1:Q]
         temperature, seed = sample_kw.get("nar_temperature", 0.0), sample_kw.get("seed", 0)
         if flow.cfg.decode == "soft" and hasattr(tokenizer, "embed_acoustic_probs"):
-            codes, probs = flow.sample(codes, P, cond=cond, temperature=temperature, seed=seed, soft=True)
+            codes, probs = flow.sample(codes, P, cond=cond, temperature=temperature, seed=seed, soft=True,
+                                       soft_temperature=sample_kw.get("nar_soft_temperature", 1.0))
             z = tokenizer.embed(codes[:, :1, P:]) + tokenizer.embed_acoustic_probs(probs[:, :, P:])
             return tokenizer.decode_latent(z)
         return tokenizer.decode(flow.sample(codes, P, cond=cond, temperature=temperature, seed=seed)[:, :, P:])
-    sample_kw.pop("nar_temperature", None)
+    for k in ("nar_temperature", "nar_soft_temperature"):
+        sample_kw.pop(k, None)
     sem = tokenizer.embed(all_tokens[:, None])
     prompt = torch.zeros_like(sem)
     if P:  # the prompt's acoustic latent (the NAR above reads its codes instead)

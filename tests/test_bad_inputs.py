@@ -206,3 +206,5 @@ def test_manifest_paths_outside_its_folder_and_absolute_paths_work(tmp_path, tin
     m.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     _run(capsys, ["reconstruct", "--tokenizer", tiny_codec, "--manifest", m, "--out", tmp_path / "out"], status=0)
     assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == ["a.wav", "b.wav"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["utterances"] == 2 and summary["encode_rtf"] > 0 and summary["decode_rtf"] > 0

@@ -157,7 +157,7 @@ def test_cli_train_validate_and_generate(tmp_path, token_manifests, manifests, t
     assert main(["lm-generate", "--lm", str(ck), "--tokenizer", f"dualcodec:{tiny_codec}", "--out", str(tmp_path / "gen"),
                  "--manifest", str(token_manifests / "test" / "manifest.jsonl"), "--per-speaker", "2", "--seed", "1"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["pairs"] == 2
+    assert summary["pairs"] == 2 and summary["lm_rtf"] > 0
     wavs = sorted((tmp_path / "gen").glob("*.wav"))
     for w in wavs:
         import soundfile as sf

@@ -109,6 +109,8 @@ def test_soft_decoding_is_the_expected_code_vector(tiny_codec):
     assert torch.equal(p[0, :, :4].argmax(-1), prompt[1:])            # the prompt's own codes, one-hot
     wav = fill_utterance(m, codec, codes[0, 0, :5], prompt)
     assert wav.shape == (1, 1, 5 * codec.cfg.hop_length) and torch.isfinite(wav).all()
+    assert torch.equal(fill_utterance(m, codec, codes[0, 0, :5], prompt, nar_soft_temperature=1.0), wav)
+    assert not torch.allclose(fill_utterance(m, codec, codes[0, 0, :5], prompt, nar_soft_temperature=3.0), wav)
     m.cfg.decode = "argmax"
     assert not torch.allclose(fill_utterance(m, codec, codes[0, 0, :5], prompt), wav)
     with pytest.raises(ValueError, match="expected soft or argmax"):
@@ -131,6 +133,8 @@ def test_cli_train_and_generate(tmp_path, token_manifests, tiny_codec, capsys):
     assert main(["flow-generate", "--flow", str(ck), "--tokenizer", f"dualcodec:{tiny_codec}", "--manifest", str(man),
                  "--out", str(tmp_path / "gen"), "--per-speaker", "1", "--prompt-seconds", "0.5"]) == 0
     assert len(list((tmp_path / "gen").glob("*.wav"))) >= 1
+    summary = json.loads((tmp_path / "gen" / "summary.json").read_text())
+    assert summary["acoustic_rtf"] > 0 and summary["nar_soft_temperature"] == 1.0
 
 
 def test_init_from_a_nar_of_another_lm_width_keeps_all_but_the_states_projection(tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from codec.config import get_config, random_teacher_like
 from codec.extract import extract_tokens
 from codec.model import DualCodec
 from codec.stats import compute_ssl_stats
-from data.atomic import atomic_path
+from data.atomic import atomic_path, write_text_atomic
 from data.audio import load_audio, save_audio
 from data.checkpoint import resolve_device
 from data.manifest import first_per_speaker, read_manifest
@@ -90,12 +91,22 @@ def cmd_reconstruct(a) -> int:
         utts = first_per_speaker(utts, a.per_speaker)
     utts = utts[: a.limit]
     out = Path(a.out)
+    enc_s = dec_s = audio_s = 0.0
     for u in tqdm(utts, desc="reconstruct", unit="utt", file=sys.stderr, disable=None):
         wav, sr = load_audio(u.audio, tok.sample_rate)
         x = torch.from_numpy(wav).to(a.device)[None, None]
+        t0 = time.perf_counter()
         codes = tok.encode(x)[:, : a.layers or None]
-        save_audio(out / f"{u.id}.wav", tok.decode(codes, lengths=x.shape[-1])[0, 0].cpu().numpy(), sr)
-    print(json.dumps({"out": str(out), "utterances": len(utts), "layers": a.layers or len(tok.codebook_sizes)}))
+        t1 = time.perf_counter()
+        y = tok.decode(codes, lengths=x.shape[-1])[0, 0].cpu().numpy()
+        enc_s, dec_s, audio_s = enc_s + t1 - t0, dec_s + time.perf_counter() - t1, audio_s + x.shape[-1] / sr
+        save_audio(out / f"{u.id}.wav", y, sr)
+    summary = {"out": str(out), "utterances": len(utts), "layers": a.layers or len(tok.codebook_sizes),
+               # per second of audio, one utterance at a time
+               "encode_rtf": round(enc_s / max(audio_s, 1e-9), 4), "decode_rtf": round(dec_s / max(audio_s, 1e-9), 4)}
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=1))
+    print(json.dumps(summary))
     return 0
 
 

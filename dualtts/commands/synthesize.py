@@ -63,7 +63,7 @@ def cmd_flow_generate(a) -> int:
     summary = flow_generate(flow, tok, a.manifest, a.out, per_speaker=a.per_speaker, lm=lm,
                             tokens_dir=a.tokens, prompt_seconds=a.prompt_seconds, as_codes=a.as_codes, seed=a.seed,
                             steps=a.steps, method=a.method, cfg_scale=a.cfg_scale, sway=None if a.sway == "none" else float(a.sway),
-                            temperature=a.temperature)
+                            temperature=a.temperature, nar_soft_temperature=a.nar_soft_temperature)
     print(json.dumps(summary))
     return 0
 
@@ -241,4 +241,7 @@ def add_parsers(sub) -> None:
     f.add_argument("--sway", default="-1", help="sway coefficient of the time grid, or none (uniform)")
     f.add_argument("--temperature", type=float, default=1.0, help="scale of the starting noise (< 1: less varied detail)")
     f.add_argument("--as-codes", action="store_true", help="re-quantize the latent into acoustic codes before decoding")
+    f.add_argument("--nar-soft-temperature", type=float, default=1.0,
+                   help="NAR stages with decode: soft: temperature of the distributions whose expected code vectors are "
+                        "decoded (1: the best of 0.7 / 1 / 1.5 on the mini model, recipes/mini/speak_experiments.md)")
     f.set_defaults(func=cmd_flow_generate)

@@ -34,6 +34,10 @@ def train_seconds(log: Path) -> float | None:
     return round(total + last, 1)
 
 
+def summary(path: Path) -> dict:
+    return json.loads((path / "summary.json").read_text()) if (path / "summary.json").is_file() else {}
+
+
 def one(runs: Path, t: str) -> dict:
     r = runs / t
     info = json.loads((r / "tokens" / "test" / "tokenizer.json").read_text())
@@ -45,6 +49,9 @@ def one(runs: Path, t: str) -> dict:
         "name": NAMES.get(t, t), "frame_rate": fr, "codebooks": len(sizes), "tokens_per_s": fr * len(sizes),
         "kbps": round(fr * sum(math.log2(k) for k in sizes) / 1000, 3),
         "codec_first_layer": q1, "codec_all_layers": qall, "tts_semantic_only": sem, "tts": tts,
+        # seconds of compute per second of speech, 2 threads, one utterance at a time (the LM: batches of 8)
+        "rtf": {"codec_encode": summary(r / "codec-qall").get("encode_rtf"), "codec_decode": summary(r / "codec-qall").get("decode_rtf"),
+                "lm": summary(r / "lm-q1").get("lm_rtf"), "nar_and_decode": summary(r / "tts").get("acoustic_rtf")},
         "train_s": {"codec": train_seconds(codec_dir / "train_log.jsonl") if codec_dir else None,
                     "lm": train_seconds(r / "lm" / "train_log.jsonl"), "nar": train_seconds(r / "nar" / "train_log.jsonl")},
     }
@@ -72,18 +79,22 @@ def main() -> None:
     lines = [f"# Token pipelines compared ({res['date']}, commit {res['commit'][:7]})", "",
              f"Settings: {a.settings}. Every codec trained from scratch here from its config on the same utterances, "
              "crops, batch, steps and seed (mel-only); the same LM and NAR presets and steps on each one's tokens; "
-             "held-out speakers and sentences, Whisper base. Machine: "
+             "held-out speakers and sentences, Whisper base. RTF: seconds of compute per second of speech, one utterance at "
+             "a time (the LM: batches of 8 pairs, sampling only). Machine: "
              f"{res['machine']['processor']}, {res['machine']['cpus']} threads, torch {res['machine']['torch']}.", "",
              f"Ground truth: WER {f(res['ground_truth'], 'wer')}, DNSMOS {f(res['ground_truth'], 'dnsmos')}.", "",
              "| tokenizer | Hz | codebooks | tokens/s | kbps | codec q1 WER / STOI / SIM | codec all WER / STOI / PESQ / SIM / DNSMOS "
-             "| TTS semantic-only WER / SIM | TTS + NAR WER / SIM / DNSMOS | train s (codec / LM / NAR) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| TTS semantic-only WER / SIM | TTS + NAR WER / SIM / DNSMOS | RTF codec enc / dec, LM, NAR + dec "
+             "| train s (codec / LM / NAR) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for t, d in res["tokenizers"].items():
         q1, qa, s, tt, ts = d["codec_first_layer"], d["codec_all_layers"], d["tts_semantic_only"], d["tts"], d["train_s"]
+        rt = d["rtf"]
         lines.append(f"| {d['name']} | {d['frame_rate']:g} | {d['codebooks']} | {d['tokens_per_s']:g} | {d['kbps']:g} | "
                      f"{f(q1, 'wer')} / {f(q1, 'stoi')} / {f(q1, 'sim')} | "
                      f"{f(qa, 'wer')} / {f(qa, 'stoi')} / {f(qa, 'pesq')} / {f(qa, 'sim')} / {f(qa, 'dnsmos')} | "
                      f"{f(s, 'wer')} / {f(s, 'sim')} | {f(tt, 'wer')} / {f(tt, 'sim')} / {f(tt, 'dnsmos')} | "
+                     f"{f(rt, 'codec_encode')} / {f(rt, 'codec_decode')}, {f(rt, 'lm')}, {f(rt, 'nar_and_decode')} | "
                      f"{ts['codec']} / {ts['lm']} / {ts['nar']} |")
     write_text_atomic(out / "RESULTS.md", "\n".join(lines) + "\n")
     print(json.dumps(res, indent=1))
