@@ -144,6 +144,39 @@ def _aggregate(rows: list[dict], results: dict) -> dict:
     return out
 
 
+def bootstrap_ci(items: list[dict], metric: str, n_boot: int = 2000, seed: int = 0) -> dict | None:
+    """95 % bootstrap interval (resampling clips) of a metric over evaluation items (``evaluate(...)["items"]``).
+
+    WER is corpus-level within each resample (errors / reference words), as in the summaries; others are means.
+    """
+    import numpy as np
+
+    ok = [r for r in items if isinstance(r.get(metric), float) and math.isfinite(r[metric])]
+    if not ok:
+        return None
+    v = np.array([r[metric] for r in ok])
+    w = np.array([r.get("ref_words", 1) if metric == "wer" else 1 for r in ok], dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(ok), size=(n_boot, len(ok)))
+    boot = (v[idx] * w[idx]).sum(1) / w[idx].sum(1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {"n": len(ok), "mean": round(float((v * w).sum() / w.sum()), 4), "ci95": [round(float(lo), 4), round(float(hi), 4)]}
+
+
+def paired_bootstrap(sys_items: list[dict], base_items: list[dict], metric: str, n_boot: int = 10000,
+                     seed: int = 0) -> dict | None:
+    """Per-clip difference system − baseline on the clips both scored: mean, 95 % bootstrap CI, clips where higher."""
+    import numpy as np
+
+    base = {r["id"]: r.get(metric) for r in base_items}
+    d = np.array([r[metric] - base[r["id"]] for r in sys_items
+                  if r.get(metric) is not None and base.get(r["id"]) is not None])
+    if not len(d):
+        return None
+    boot = np.random.default_rng(seed).choice(d, size=(n_boot, len(d))).mean(1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {"n": len(d), "mean": float(d.mean()), "ci95": [float(lo), float(hi)], "wins": int((d > 0).sum())}
+
+
 def format_table(summary: dict) -> str:
     metrics = [m for m in ALL_METRICS if m in summary["overall"]]
     head = [summary["group_by"], "n"] + metrics

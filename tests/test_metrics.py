@@ -119,3 +119,21 @@ def test_evaluate_errors(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: ")
     (tmp_path / "r").mkdir()
     assert main(["evaluate", "--ref", str(tmp_path / "r"), "--hyp", str(tmp_path), "--metrics", "bogus"]) == 2
+
+
+def test_bootstrap_intervals_and_paired_differences():
+    from dualtts.evaluate import bootstrap_ci, paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    base = [{"id": str(i), "wer": float(w), "ref_words": 10} for i, w in enumerate(rng.uniform(0.2, 0.8, 60))]
+    ci = bootstrap_ci(base, "wer")
+    assert ci["n"] == 60 and ci["ci95"][0] < ci["mean"] < ci["ci95"][1] < 1
+    # corpus-level WER: a long clip weighs more than a short one
+    assert bootstrap_ci([{"wer": 1.0, "ref_words": 1}, {"wer": 0.0, "ref_words": 9}], "wer")["mean"] == 0.1
+    worse = [{**r, "wer": r["wer"] + 0.1} for r in base]
+    d = paired_bootstrap(worse, base, "wer")
+    assert abs(d["mean"] - 0.1) < 1e-9 and d["wins"] == 60 and d["ci95"][0] > 0.09
+    noisy = [{**r, "wer": r["wer"] + float(e)} for r, e in zip(base, rng.normal(0, 0.2, 60))]
+    d = paired_bootstrap(noisy, base, "wer")
+    assert d["ci95"][0] < d["mean"] < d["ci95"][1] and d["ci95"][1] - d["ci95"][0] > 0.05
+    assert bootstrap_ci([{"wer": float("nan"), "ref_words": 3}], "wer") is None

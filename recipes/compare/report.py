@@ -15,13 +15,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from data.atomic import write_text_atomic  # noqa: E402
+from dualtts.evaluate import bootstrap_ci, paired_bootstrap  # noqa: E402
 
 NAMES = {"dc12": "DualCodec 12.5 Hz", "dc25": "DualCodec 25 Hz", "mimi": "Mimi", "enc1.5": "EnCodec 1.5 kbps",
-         "enc6": "EnCodec 6 kbps"}
+         "enc6": "EnCodec 6 kbps", "dc25a": "25 Hz acoustic only (DAC-like)", "dc25d": "25 Hz + SSL distillation on RVQ-1"}
+ABLATION = ("dc25a", "dc25d", "dc25")  # the paper's ordering of first-layer WER: dual < distill < acoustic only
 
 
 def overall(path: Path) -> dict:
-    return json.loads(path.read_text())["overall"] if path.is_file() else {}
+    """The summary of an evaluation file, with 95 % bootstrap intervals (clips resampled) of its WER and SIM."""
+    if not path.is_file():
+        return {}
+    d = json.loads(path.read_text())
+    ci = {f"{m}_ci95": c["ci95"] for m in ("wer", "sim") if (c := bootstrap_ci(d["items"], m))}
+    return {**d["overall"], **ci}
+
+
+def items(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["items"] if path.is_file() else []
 
 
 def train_seconds(log: Path) -> float | None:
@@ -42,7 +53,7 @@ def one(runs: Path, t: str) -> dict:
     r = runs / t
     info = json.loads((r / "tokens" / "test" / "tokenizer.json").read_text())
     sizes, fr = info["codebook_sizes"], float(info["frame_rate"])
-    codec_dir = next(iter(sorted(runs.glob("codec-*" + {"dc12": "12hz", "dc25": "25hz", "mimi": "mimi-tiny"}.get(t, "encodec-tiny")))), None)
+    codec_dir = Path((r / "codec_dir").read_text().strip()) if (r / "codec_dir").is_file() else None
     q1, qall = overall(r / "eval-codec-q1.json"), overall(r / "eval-codec-qall.json")
     sem, tts = overall(r / "eval-lm-q1.json"), overall(r / "eval-tts.json")
     return {
@@ -55,6 +66,28 @@ def one(runs: Path, t: str) -> dict:
         "train_s": {"codec": train_seconds(codec_dir / "train_log.jsonl") if codec_dir else None,
                     "lm": train_seconds(r / "lm" / "train_log.jsonl"), "nar": train_seconds(r / "nar" / "train_log.jsonl")},
     }
+
+
+def ablation(runs: Path, arms: list[str]) -> dict:
+    """Paired differences between neighbouring ablation arms (acoustic → distill → dual), first-layer and TTS WER."""
+    if len(arms) < 2:
+        return {}
+    files = {"first-layer WER": "eval-codec-q1.json", "TTS WER": "eval-tts.json"}
+    pairs = [(b, a) for a, b in zip(arms, arms[1:])]  # (better-by-the-paper, worse-by-the-paper)
+    out = []
+    for first, second in pairs:
+        for metric, f in files.items():
+            c = paired_bootstrap(items(runs / first / f), items(runs / second / f), "wer")
+            if c:
+                out.append({"first": first, "second": second, "metric": metric, **c})
+    q1 = {t: overall(runs / t / files["first-layer WER"]).get("wer") for t in arms}
+    order = sorted((t for t in arms if q1[t] is not None), key=lambda t: q1[t])
+    holds = order == list(reversed(arms))
+    sure = [c for c in out if c["metric"] == "first-layer WER" and c["ci95"][1] < 0]
+    verdict = (f"First-layer WER order: {' < '.join(f'{NAMES[t]} ({q1[t]:.3f})' for t in order)} — the paper's ordering "
+               f"{'holds' if holds else 'does not hold'} on these clips; {len(sure)} of {len(pairs)} steps are resolved "
+               "(paired CI below 0).")
+    return {"arms": arms, "paired": out, "first_layer_wer": q1, "paper_ordering_holds": holds, "verdict": verdict}
 
 
 def main() -> None:
@@ -73,6 +106,7 @@ def main() -> None:
                        "torch": torch.__version__},
            "date": date.today().isoformat(),
            "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()}
+    res["ablation"] = ablation(runs, [t for t in ABLATION if t in a.tokenizers])
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "results.json", json.dumps(res, indent=1))
     f = lambda d, k: "-" if d.get(k) is None else f"{d[k]:.3f}"  # noqa: E731
@@ -96,6 +130,20 @@ def main() -> None:
                      f"{f(s, 'wer')} / {f(s, 'sim')} | {f(tt, 'wer')} / {f(tt, 'sim')} / {f(tt, 'dnsmos')} | "
                      f"{f(rt, 'codec_encode')} / {f(rt, 'codec_decode')}, {f(rt, 'lm')}, {f(rt, 'nar_and_decode')} | "
                      f"{ts['codec']} / {ts['lm']} / {ts['nar']} |")
+    ci = lambda d, k: "-" if d.get(k) is None else f"{d[k]:.3f} [{d[k + '_ci95'][0]:.3f}, {d[k + '_ci95'][1]:.3f}]"  # noqa: E731
+    lines += ["", "95 % bootstrap intervals (clips resampled):", "",
+              "| tokenizer | codec q1 WER | TTS semantic-only WER | TTS + NAR WER | TTS + NAR SIM |", "|---|---|---|---|---|"]
+    for d in res["tokenizers"].values():
+        lines.append(f"| {d['name']} | {ci(d['codec_first_layer'], 'wer')} | {ci(d['tts_semantic_only'], 'wer')} | "
+                     f"{ci(d['tts'], 'wer')} | {ci(d['tts'], 'sim')} |")
+    if res["ablation"]:
+        lines += ["", "## The paper's ablation (25 Hz, the same budget)", "",
+                  "Paired per clip (first − second on the same clips; 95 % bootstrap CI of the mean difference; lower WER is "
+                  "better). The paper's ordering of first-layer WER: dual stream < distillation < acoustic only.", "",
+                  "| comparison | metric | mean difference | 95 % CI | first higher on |", "|---|---|---|---|---|"]
+        lines += [f"| {NAMES[c['first']]} − {NAMES[c['second']]} | {c['metric']} | {c['mean']:+.3f} | "
+                  f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | {c['wins']}/{c['n']} |" for c in res["ablation"]["paired"]]
+        lines += ["", res["ablation"]["verdict"]]
     write_text_atomic(out / "RESULTS.md", "\n".join(lines) + "\n")
     print(json.dumps(res, indent=1))
 

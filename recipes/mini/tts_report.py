@@ -8,8 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
+from dualtts.evaluate import paired_bootstrap
 from report import _jsonl  # recipes/mini/report.py (the codec report)
 
 ROWS = [  # (evaluation file, what was decoded)
@@ -27,18 +26,6 @@ PAIRED = [  # (system, baseline): is the system above the baseline clip by clip?
     ("eval-codec-qall.json", "eval-codec-q1.json"),
     ("eval-lm-flow.json", "eval-lm-q1.json"),
 ]
-
-
-def paired(sys_items: list[dict], base_items: list[dict], metric: str, n_boot: int = 10000, seed: int = 0) -> dict | None:
-    """Per-clip difference system − baseline on the clips both scored: mean, 95 % bootstrap CI, wins."""
-    base = {r["id"]: r.get(metric) for r in base_items}
-    d = np.array([r[metric] - base[r["id"]] for r in sys_items
-                  if r.get(metric) is not None and base.get(r["id"]) is not None])
-    if not len(d):
-        return None
-    boot = np.random.default_rng(seed).choice(d, size=(n_boot, len(d))).mean(1)
-    lo, hi = np.percentile(boot, [2.5, 97.5])
-    return {"n": len(d), "mean": float(d.mean()), "ci95": [float(lo), float(hi)], "wins": int((d > 0).sum())}
 
 
 def main() -> None:
@@ -66,7 +53,7 @@ def main() -> None:
         if fa.is_file() and fb.is_file():
             ia, ib = json.loads(fa.read_text())["items"], json.loads(fb.read_text())["items"]
             for m in ("sim", "stoi"):
-                c = paired(ia, ib, m)
+                c = paired_bootstrap(ia, ib, m)
                 if c:
                     comparisons.append({"system": labels[a_name], "baseline": labels[b_name], "metric": m, **c})
     if comparisons:
