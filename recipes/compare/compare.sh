@@ -30,22 +30,23 @@ open(f"{dst}/dev.jsonl", "w").write("\n".join(open(f"{src}/dev.jsonl").read().sp
 PY
 cp $TM/test.jsonl $TM/symbols.json $M/
 
-# the codec each tokenizer trains (model= of `dualtts train codec`) and its folder under OUT; dc25a / dc25d are the
+# the codec each tokenizer trains: its folder under OUT and model= of `dualtts train codec`; dc25a / dc25d are the
 # paper's ablation at 25 Hz: acoustic only (semantic_mode none, DAC-like), SSL distillation on RVQ-1 (distill)
-codec_of() { case $1 in dc12) echo tiny-12hz;; dc25) echo tiny-25hz;; dc25a) echo "{preset: tiny-25hz, semantic_mode: none}";;
-  dc25d) echo "{preset: tiny-25hz, semantic_mode: distill}";; mimi) echo hf:mimi-tiny;; enc*) echo hf:encodec-tiny;; esac; }
-cdir_of() { case $1 in dc12) echo tiny-12hz;; dc25) echo tiny-25hz;; dc25a) echo tiny-25hz-acoustic;; dc25d) echo tiny-25hz-distill;;
-  mimi) echo hf-mimi-tiny;; enc*) echo hf-encodec-tiny;; esac; }
+codec_of() { case $1 in dc12) echo "tiny-12hz tiny-12hz";; dc25) echo "tiny-25hz tiny-25hz";;
+  dc25a) echo "tiny-25hz-acoustic {preset: tiny-25hz, semantic_mode: none}";;
+  dc25d) echo "tiny-25hz-distill {preset: tiny-25hz, semantic_mode: distill}";;
+  mimi) echo "hf-mimi-tiny hf:mimi-tiny";; enc*) echo "hf-encodec-tiny hf:encodec-tiny";; esac; }
 spec_of() {  # tokenizer spec of a trained codec folder
   case $1 in dc*) echo "dualcodec:$2";; mimi) echo "mimi:${MIMI:-$2}";; enc*) echo "encodec@${1#enc}:${ENCODEC:-$2}";; esac; }
 ev() { [ -f "$3" ] || dualtts evaluate --ref "$M/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3" > /dev/null; }
 
 for t in $TOKENIZERS; do
-  R=$O/$t; C=$O/codec-$(cdir_of $t); mkdir -p $R; echo "$C" > $R/codec_dir
+  read -r CNAME CMODEL <<< "$(codec_of $t)"
+  R=$O/$t; C=$O/codec-$CNAME; mkdir -p $R; echo "$C" > $R/codec_dir
   CK=$C/checkpoints/step-$CODEC_STEPS/codec
   if [ ! -f "$CK/model.safetensors" ] && { [ $t != mimi ] || [ -z "${MIMI:-}" ]; } && { [[ $t != enc* ]] || [ -z "${ENCODEC:-}" ]; }; then
-    stamp "$t: codec $(codec_of $t)"
-    dualtts train codec --config recipes/mini/codec.yaml "model=$(codec_of $t)" train_manifest=$M/train.jsonl \
+    stamp "$t: codec $CMODEL"
+    dualtts train codec --config recipes/mini/codec.yaml "model=$CMODEL" train_manifest=$M/train.jsonl \
       val_manifest=$M/dev.jsonl gan=false teacher_cache=exp/teacher-cache train.max_steps=$CODEC_STEPS \
       train.mixed_precision=$PREC train.val_every=0 train.save_every=$CODEC_STEPS train.out_dir=$C > $C.log 2>&1
   fi

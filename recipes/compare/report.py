@@ -68,11 +68,13 @@ def one(runs: Path, t: str) -> dict:
     }
 
 
-def ablation(runs: Path, arms: list[str]) -> dict:
-    """Paired differences between neighbouring ablation arms (acoustic → distill → dual), first-layer and TTS WER."""
+def ablation(runs: Path, arms: list[str], q1: dict) -> dict:
+    """Paired differences between neighbouring ablation arms (acoustic → distill → dual), first-layer and TTS WER;
+    ``q1``: each tokenizer's first-layer WER."""
     if len(arms) < 2:
         return {}
     files = {"first-layer WER": "eval-codec-q1.json", "TTS WER": "eval-tts.json"}
+    q1 = {t: q1.get(t) for t in arms}
     pairs = [(b, a) for a, b in zip(arms, arms[1:])]  # (better-by-the-paper, worse-by-the-paper)
     out = []
     for first, second in pairs:
@@ -80,7 +82,6 @@ def ablation(runs: Path, arms: list[str]) -> dict:
             c = paired_bootstrap(items(runs / first / f), items(runs / second / f), "wer")
             if c:
                 out.append({"first": first, "second": second, "metric": metric, **c})
-    q1 = {t: overall(runs / t / files["first-layer WER"]).get("wer") for t in arms}
     order = sorted((t for t in arms if q1[t] is not None), key=lambda t: q1[t])
     holds = order == list(reversed(arms))
     sure = [c for c in out if c["metric"] == "first-layer WER" and c["ci95"][1] < 0]
@@ -106,7 +107,8 @@ def main() -> None:
                        "torch": torch.__version__},
            "date": date.today().isoformat(),
            "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()}
-    res["ablation"] = ablation(runs, [t for t in ABLATION if t in a.tokenizers])
+    res["ablation"] = ablation(runs, [t for t in ABLATION if t in a.tokenizers],
+                               {t: d["codec_first_layer"].get("wer") for t, d in res["tokenizers"].items()})
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "results.json", json.dumps(res, indent=1))
     f = lambda d, k: "-" if d.get(k) is None else f"{d[k]:.3f}"  # noqa: E731
