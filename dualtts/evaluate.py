@@ -132,7 +132,21 @@ def evaluate(
     return summary
 
 
-def _aggregate(rows: list[dict], results: dict) -> dict:
+def merge_reports(old: dict, new: dict) -> dict:
+    """``old`` (an ``evaluate`` summary) with the metrics of ``new``, scored on the same clips, added."""
+    if [r["id"] for r in old["items"]] != [r["id"] for r in new["items"]]:
+        raise ValueError(f"the reports score different clips ({old['n']} and {new['n']}): they cannot be merged")
+    items = [{**a, **{k: v for k, v in b.items() if k not in a}} for a, b in zip(old["items"], new["items"])]
+    metrics = [m for m in ALL_METRICS if m in old["overall"] or m in new["overall"]]
+    groups = defaultdict(list)
+    for row in items:
+        groups[row["group"]].append(row)
+    return {**old, "asr_model": old.get("asr_model") or new.get("asr_model"), "overall": _aggregate(items, metrics),
+            "groups": {g: _aggregate(rows, metrics) for g, rows in sorted(groups.items())}, "items": items}
+
+
+def _aggregate(rows: list[dict], results) -> dict:
+    """Means of ``results`` (metric names) over ``rows``; WER corpus-level."""
     out = {"n": len(rows)}
     for m in results:
         vals = [r[m] for r in rows if isinstance(r[m], float) and math.isfinite(r[m])]

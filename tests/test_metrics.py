@@ -114,6 +114,26 @@ def test_evaluate_against_another_speaker_lowers_similarity(tiny_corpus, tmp_pat
     assert rep["overall"]["sim"] < 0.9 and rep["overall"]["pesq"] < 2.0
 
 
+def test_evaluate_update_adds_only_missing_metrics(tiny_corpus, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    args = ["evaluate", "--ref", str(tiny_corpus), "--hyp", str(tiny_corpus), "--per-speaker", "1", "--out", str(out)]
+    assert main(args + ["--metrics", "mel"]) == 0
+    first = json.loads(out.read_text())
+    assert main(args + ["--metrics", "mel,stoi", "--update"]) == 0
+    rep = json.loads(out.read_text())
+    assert [r["id"] for r in rep["items"]] == [r["id"] for r in first["items"]]
+    assert rep["overall"]["mel"] == first["overall"]["mel"] and rep["overall"]["stoi"] == pytest.approx(1.0, abs=1e-4)
+    assert all("stoi" in g for g in rep["groups"].values())
+    capsys.readouterr()
+    assert main(args + ["--metrics", "stoi", "--update"]) == 0
+    assert "already" in capsys.readouterr().out
+    # a report of other clips is refused
+    from dualtts.evaluate import evaluate, merge_reports
+    other = evaluate(tiny_corpus, tiny_corpus, metrics=("mel",), per_speaker=2)
+    with pytest.raises(ValueError, match="different clips"):
+        merge_reports(rep, other)
+
+
 def test_evaluate_errors(tmp_path, capsys):
     assert main(["evaluate", "--ref", str(tmp_path / "nope"), "--hyp", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("error: ")

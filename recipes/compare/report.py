@@ -27,7 +27,7 @@ def overall(path: Path) -> dict:
     if not path.is_file():
         return {}
     d = json.loads(path.read_text())
-    ci = {f"{m}_ci95": c["ci95"] for m in ("wer", "sim") if (c := bootstrap_ci(d["items"], m))}
+    ci = {f"{m}_ci95": c["ci95"] for m in ("wer", "nll", "sim") if (c := bootstrap_ci(d["items"], m))}
     return {**d["overall"], **ci}
 
 
@@ -69,26 +69,35 @@ def one(runs: Path, t: str) -> dict:
 
 
 def ablation(runs: Path, arms: list[str], q1: dict) -> dict:
-    """Paired differences between neighbouring ablation arms (acoustic → distill → dual), first-layer and TTS WER;
-    ``q1``: each tokenizer's first-layer WER."""
+    """Paired differences between neighbouring ablation arms (acoustic → distill → dual), first-layer and TTS WER
+    and Whisper NLL (which does not saturate at WER ≈ 1, as short runs do); ``q1``: each tokenizer's first-layer
+    summary (``wer``, ``nll``)."""
     if len(arms) < 2:
         return {}
-    files = {"first-layer WER": "eval-codec-q1.json", "TTS WER": "eval-tts.json"}
-    q1 = {t: q1.get(t) for t in arms}
+    files = {"first-layer": "eval-codec-q1.json", "TTS": "eval-tts.json"}
     pairs = [(b, a) for a, b in zip(arms, arms[1:])]  # (better-by-the-paper, worse-by-the-paper)
     out = []
     for first, second in pairs:
-        for metric, f in files.items():
-            c = paired_bootstrap(items(runs / first / f), items(runs / second / f), "wer")
-            if c:
-                out.append({"first": first, "second": second, "metric": metric, **c})
-    order = sorted((t for t in arms if q1[t] is not None), key=lambda t: q1[t])
-    holds = order == list(reversed(arms))
-    sure = [c for c in out if c["metric"] == "first-layer WER" and c["ci95"][1] < 0]
-    verdict = (f"First-layer WER order: {' < '.join(f'{NAMES[t]} ({q1[t]:.3f})' for t in order)} — the paper's ordering "
-               f"{'holds' if holds else 'does not hold'} on these clips; {len(sure)} of {len(pairs)} steps are resolved "
-               "(paired CI below 0).")
-    return {"arms": arms, "paired": out, "first_layer_wer": q1, "paper_ordering_holds": holds, "verdict": verdict}
+        for what, f in files.items():
+            for m in ("wer", "nll"):
+                c = paired_bootstrap(items(runs / first / f), items(runs / second / f), m)
+                if c:
+                    out.append({"first": first, "second": second, "metric": f"{what} {m.upper()}", **c})
+    res: dict = {"arms": arms, "paired": out}
+    said = []
+    for m in ("wer", "nll"):
+        v = {t: q1.get(t, {}).get(m) for t in arms}
+        if any(x is None for x in v.values()):
+            continue
+        order = sorted(arms, key=lambda t: v[t])
+        holds = order == list(reversed(arms))
+        sure = sum(c["metric"] == f"first-layer {m.upper()}" and c["ci95"][1] < 0 for c in out)
+        res[f"first_layer_{m}"], res[f"paper_ordering_holds_{m}"] = v, holds
+        said.append(f"First-layer {m.upper()} order: {' < '.join(f'{NAMES[t]} ({v[t]:.3f})' for t in order)} — the "
+                    f"paper's ordering {'holds' if holds else 'does not hold'} on these clips; {sure} of {len(pairs)} "
+                    "steps resolved (paired CI below 0).")
+    res["verdict"] = " ".join(said)
+    return res
 
 
 def main() -> None:
@@ -108,7 +117,7 @@ def main() -> None:
            "date": date.today().isoformat(),
            "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()}
     res["ablation"] = ablation(runs, [t for t in ABLATION if t in a.tokenizers],
-                               {t: d["codec_first_layer"].get("wer") for t, d in res["tokenizers"].items()})
+                               {t: d["codec_first_layer"] for t, d in res["tokenizers"].items()})
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "results.json", json.dumps(res, indent=1))
     f = lambda d, k: "-" if d.get(k) is None else f"{d[k]:.3f}"  # noqa: E731
@@ -134,14 +143,17 @@ def main() -> None:
                      f"{ts['codec']} / {ts['lm']} / {ts['nar']} |")
     ci = lambda d, k: "-" if d.get(k) is None else f"{d[k]:.3f} [{d[k + '_ci95'][0]:.3f}, {d[k + '_ci95'][1]:.3f}]"  # noqa: E731
     lines += ["", "95 % bootstrap intervals (clips resampled):", "",
-              "| tokenizer | codec q1 WER | TTS semantic-only WER | TTS + NAR WER | TTS + NAR SIM |", "|---|---|---|---|---|"]
+              "| tokenizer | codec q1 WER | codec q1 NLL | codec all NLL | TTS semantic-only WER | TTS + NAR WER | "
+              "TTS + NAR NLL | TTS + NAR SIM |", "|---|---|---|---|---|---|---|---|"]
     for d in res["tokenizers"].values():
-        lines.append(f"| {d['name']} | {ci(d['codec_first_layer'], 'wer')} | {ci(d['tts_semantic_only'], 'wer')} | "
-                     f"{ci(d['tts'], 'wer')} | {ci(d['tts'], 'sim')} |")
+        lines.append(f"| {d['name']} | {ci(d['codec_first_layer'], 'wer')} | {ci(d['codec_first_layer'], 'nll')} | "
+                     f"{ci(d['codec_all_layers'], 'nll')} | {ci(d['tts_semantic_only'], 'wer')} | {ci(d['tts'], 'wer')} | "
+                     f"{ci(d['tts'], 'nll')} | {ci(d['tts'], 'sim')} |")
     if res["ablation"]:
         lines += ["", "## The paper's ablation (25 Hz, the same budget)", "",
                   "Paired per clip (first − second on the same clips; 95 % bootstrap CI of the mean difference; lower WER is "
-                  "better). The paper's ordering of first-layer WER: dual stream < distillation < acoustic only.", "",
+                  "better; NLL: Whisper's per-token negative log-likelihood of the reference text, lower is more intelligible). "
+                  "The paper's ordering of first-layer WER: dual stream < distillation < acoustic only.", "",
                   "| comparison | metric | mean difference | 95 % CI | first higher on |", "|---|---|---|---|---|"]
         lines += [f"| {NAMES[c['first']]} − {NAMES[c['second']]} | {c['metric']} | {c['mean']:+.3f} | "
                   f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | {c['wins']}/{c['n']} |" for c in res["ablation"]["paired"]]
