@@ -10,7 +10,9 @@
 # semantic-only, and + NAR). Outputs: OUT/<tokenizer>/..., recipes/compare/results.json and RESULTS.md.
 # Settings (env): MANIFESTS (prepared corpus, default exp/corpus-v3/manifests), OUT (exp/compare), TRAIN_UTTS (4000),
 # CODEC_STEPS (3000), LM_STEPS (2000), NAR_STEPS (1000), EVAL_PER_SPEAKER (6), TOKENIZERS ("dc12 dc25 mimi enc1.5 enc6";
-# add dc25a dc25d for the paper's ablation: acoustic-only and distillation codecs at 25 Hz under the same budget).
+# add dc25a dc25d for the paper's ablation: acoustic-only and distillation codecs at 25 Hz under the same budget),
+# NOTES (a Markdown file of what the run says: RESULTS.md's "Reading"). A rerun skips what is done and adds metrics
+# that the evaluation reports lack.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} PATH="$PWD/${VENV:-.venv}/bin:$PATH"
@@ -38,7 +40,8 @@ codec_of() { case $1 in dc12) echo "tiny-12hz tiny-12hz";; dc25) echo "tiny-25hz
   mimi) echo "hf-mimi-tiny hf:mimi-tiny";; enc*) echo "hf-encodec-tiny hf:encodec-tiny";; esac; }
 spec_of() {  # tokenizer spec of a trained codec folder
   case $1 in dc*) echo "dualcodec:$2";; mimi) echo "mimi:${MIMI:-$2}";; enc*) echo "encodec@${1#enc}:${ENCODEC:-$2}";; esac; }
-ev() { [ -f "$3" ] || dualtts evaluate --ref "$M/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3" > /dev/null; }
+# scores a generated folder; --update: a report that exists gets only the metrics it lacks (a rerun adds new metrics)
+ev() { dualtts evaluate --ref "$M/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3" --update > /dev/null; }
 
 for t in $TOKENIZERS; do
   read -r CNAME CMODEL <<< "$(codec_of $t)"
@@ -71,17 +74,26 @@ for t in $TOKENIZERS; do
   for l in 1 all; do
     [ -d $R/codec-q$l ] || dualtts reconstruct --tokenizer "$SPEC" --manifest "$M/test.jsonl" --out "$R/codec-q$l" \
       --per-speaker "$PER_SPK" $([ $l = all ] || echo --layers 1) > /dev/null
-    ev $R/codec-q$l wer,stoi,pesq,sim,dnsmos $R/eval-codec-q$l.json
+    ev $R/codec-q$l wer,nll,stoi,pesq,sim,dnsmos $R/eval-codec-q$l.json
   done
   [ -d $R/lm-q1 ] || dualtts lm-generate --lm $LM --tokenizer "$SPEC" --manifest "$TOK/test/manifest.jsonl" --out $R/lm-q1 \
     --per-speaker "$PER_SPK" > /dev/null
-  ev $R/lm-q1 wer,sim,dnsmos $R/eval-lm-q1.json
+  ev $R/lm-q1 wer,nll,sim,dnsmos $R/eval-lm-q1.json
   [ -d $R/tts ] || dualtts flow-generate --flow $NAR --tokenizer "$SPEC" --manifest "$TOK/test/manifest.jsonl" --tokens $R/lm-q1 \
     --out $R/tts --per-speaker "$PER_SPK" > /dev/null
-  ev $R/tts wer,sim,dnsmos $R/eval-tts.json
+  ev $R/tts wer,nll,sim,dnsmos $R/eval-tts.json
 done
-[ -f $O/eval-ground-truth.json ] || dualtts evaluate --ref "$M/test.jsonl" --hyp "$(dirname $TM)/corpus" --metrics wer,dnsmos \
-  --per-speaker "$PER_SPK" --by speaker --out $O/eval-ground-truth.json > /dev/null
+# the ground truth on the same clips as the tokenizers (the targets of the first one's TTS), linked into one folder
+python - "$M/test.jsonl" "$O/$(echo $TOKENIZERS | cut -d' ' -f1)/tts" "$O/ground-truth" <<'PY'
+import json, os, sys
+from pathlib import Path
+ref, done, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+out.mkdir(parents=True, exist_ok=True)
+for r in map(json.loads, open(ref)):
+    if (done / f"{r['id']}.wav").is_file() and not (out / f"{r['id']}.wav").exists():
+        os.symlink(os.path.abspath(r["audio"]), out / f"{r['id']}.wav")
+PY
+ev $O/ground-truth wer,nll,dnsmos $O/eval-ground-truth.json
 python recipes/compare/report.py --runs $O --tokenizers $TOKENIZERS --settings "train_utts=$TRAIN_UTTS codec_steps=$CODEC_STEPS lm_steps=$LM_STEPS nar_steps=$NAR_STEPS per_speaker=$PER_SPK" \
-  --out ${REPORT_DIR:-recipes/compare}
+  --out ${REPORT_DIR:-recipes/compare} ${NOTES:+--notes $NOTES}
 stamp done

@@ -106,6 +106,7 @@ def main() -> None:
     ap.add_argument("--tokenizers", nargs="+", default=list(NAMES))
     ap.add_argument("--settings", default="", help="the run's settings, said in the report")
     ap.add_argument("--out", default="recipes/compare")
+    ap.add_argument("--notes", help="a Markdown file whose text goes into RESULTS.md under 'Reading' (what the run says)")
     a = ap.parse_args()
     runs, out = Path(a.runs), Path(a.out)
     import torch
@@ -158,6 +159,8 @@ def main() -> None:
         lines += [f"| {NAMES[c['first']]} − {NAMES[c['second']]} | {c['metric']} | {c['mean']:+.3f} | "
                   f"[{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}] | {c['wins']}/{c['n']} |" for c in res["ablation"]["paired"]]
         lines += ["", res["ablation"]["verdict"]]
+    if a.notes:
+        lines += ["", "## Reading", "", Path(a.notes).read_text().strip()]
     write_text_atomic(out / "RESULTS.md", "\n".join(lines) + "\n")
     print(json.dumps(res, indent=1))
 
