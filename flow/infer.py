@@ -65,7 +65,8 @@ def fill_utterance(flow, tokenizer, tokens, prompt_codes=None, prompt_seconds: f
     into acoustic codes first (tokenizers with ``quantize_acoustic``, i.e. DualCodec). A NAR stage
     (:mod:`flow.nar`, ``predicts_codes``) fills the acoustic codes instead, layer by layer (argmax, or
     ``nar_temperature`` > 0; its config's ``decode: soft`` decodes the expected code vectors, flattened by
-    ``nar_soft_temperature``); the flow's sampling settings do not apply to it.
+    ``nar_soft_temperature``; ``nar_adapt_steps`` > 0 first fine-tunes a copy of it on the prompt's codes,
+    :meth:`flow.nar.AcousticNAR.adapted`, at ``nar_adapt_lr``); the flow's sampling settings do not apply to it.
     """
     dev = flow.device
     tokens = torch.as_tensor(np.asarray(tokens), dtype=torch.long, device=dev).view(-1)
@@ -94,13 +95,18 @@ def fill_utterance(flow, tokenizer, tokens, prompt_codes=None, prompt_seconds: f
                 raise ValueError(f"the prompt has {codes_p.shape[1]} layers; this NAR needs all {Q}")
             codes[:, 1:, :P] = codes_p[:, 1:Q]
         temperature, seed = sample_kw.get("nar_temperature", 0.0), sample_kw.get("seed", 0)
+        if P and sample_kw.get("nar_adapt_steps", 0) > 0:  # test-time adaptation to the prompt's voice
+            if not hasattr(flow, "adapted"):
+                raise ValueError(f"{type(flow).__name__} has no test-time adaptation (nar_adapt_steps needs our NAR)")
+            flow = flow.adapted(codes_p[0, :Q], None if cond is None else cond[0, :P], steps=sample_kw["nar_adapt_steps"],
+                                lr=sample_kw.get("nar_adapt_lr", 1e-4), seed=seed)
         if flow.cfg.decode == "soft" and hasattr(tokenizer, "embed_acoustic_probs"):
             codes, probs = flow.sample(codes, P, cond=cond, temperature=temperature, seed=seed, soft=True,
                                        soft_temperature=sample_kw.get("nar_soft_temperature", 1.0))
             z = tokenizer.embed(codes[:, :1, P:]) + tokenizer.embed_acoustic_probs(probs[:, :, P:])
             return tokenizer.decode_latent(z)
         return tokenizer.decode(flow.sample(codes, P, cond=cond, temperature=temperature, seed=seed)[:, :, P:])
-    for k in ("nar_temperature", "nar_soft_temperature"):
+    for k in ("nar_temperature", "nar_soft_temperature", "nar_adapt_steps", "nar_adapt_lr"):
         sample_kw.pop(k, None)
     sem = tokenizer.embed(all_tokens[:, None])
     prompt = torch.zeros_like(sem)

@@ -128,6 +128,28 @@ class AcousticNAR(Pretrained, nn.Module):
         acc = (logits[keep].argmax(-1) == target[keep]).float().mean()
         return {"loss": ce, "acc": acc.detach()}
 
+    def adapted(self, prompt_codes: torch.Tensor, cond: torch.Tensor | None = None, steps: int = 20, lr: float = 1e-4,
+                batch_size: int = 8, seed: int = 0) -> "AcousticNAR":
+        """A copy fine-tuned on one voice prompt (test-time adaptation): ``steps`` Adam steps of the training loss on
+        the prompt's own codes, ``prompt_codes [Q, Fp]`` (all layers), a random prefix of it as the prompt and a
+        random layer per row, ``batch_size`` rows a step (``cond [Fp, C]``: the LM's states on the prompt). Uses
+        nothing but the prompt, so it stays zero-shot; ``self`` is left as it is."""
+        import copy
+
+        with torch.inference_mode(False), torch.enable_grad():
+            nar = copy.deepcopy(self).eval()                  # eval: no attention dropout on so few frames
+            codes = prompt_codes.clone()[None].expand(batch_size, -1, -1).to(self.device)
+            mask = torch.ones(batch_size, codes.shape[-1], dtype=torch.bool, device=self.device)
+            c = None if cond is None else cond.clone().float()[None].expand(batch_size, -1, -1).to(self.device)
+            opt = torch.optim.Adam([p for p in nar.parameters() if p.requires_grad], lr=lr)
+            g = torch.Generator().manual_seed(seed)
+            for _ in range(steps):
+                loss = nar.loss(codes, mask, c, generator=g, train=False)["loss"]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        return nar
+
     @torch.inference_mode()
     def sample(self, codes: torch.Tensor, prompt_len, cond: torch.Tensor | None = None, temperature: float = 0.0,
                seed: int = 0, soft: bool = False, key_mask: torch.Tensor | None = None, soft_temperature=1.0):

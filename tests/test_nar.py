@@ -82,6 +82,27 @@ def test_fill_utterance_and_checkpoint_round_trip(tmp_path, tiny_codec):
     assert wav.shape == (1, 1, 10 * 960)
 
 
+def test_adapting_to_a_prompt_lowers_its_loss_and_leaves_the_model_as_it_was(tiny_codec):
+    from codec.model import DualCodec
+
+    m = _nar().eval()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    prompt = _codes(B=1, F=16)[0]
+    mask = torch.ones(4, 16, dtype=torch.bool)
+    ce = lambda model: float(model.loss(prompt[None].expand(4, -1, -1), mask, generator=torch.Generator().manual_seed(1),
+                                        train=False)["loss"].detach())  # noqa: E731
+    with torch.inference_mode():  # as fill_utterance calls it
+        adapted = m.adapted(prompt, steps=30, lr=3e-3)
+    assert ce(adapted) < 0.7 * ce(m)
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in before.items())
+    codec = DualCodec.from_pretrained(tiny_codec)  # through fill_utterance, on a codec's code stack
+    nar = AcousticNAR(get_nar_config("tiny", codebook_size=64, acoustic_codebook_size=32, num_quantizers=4, hidden_size=32,
+                                     num_layers=1, num_heads=2)).eval()
+    codes = torch.stack([torch.randint(0, s, (30,)) for s in codec.codebook_sizes])
+    wav = fill_utterance(nar, codec, torch.randint(0, 64, (10,)), codes, prompt_seconds=0.4, nar_adapt_steps=2)
+    assert wav.shape == (1, 1, 10 * 960)
+
+
 def test_soft_decoding_is_the_expected_code_vector(tiny_codec):
     """One-hot distributions decode exactly as their codes; a 50/50 mixture of two codes lands halfway between
     their decoded vectors; a NAR with ``decode: soft`` fills an utterance through it."""

@@ -63,7 +63,8 @@ def cmd_flow_generate(a) -> int:
     summary = flow_generate(flow, tok, a.manifest, a.out, per_speaker=a.per_speaker, lm=lm,
                             tokens_dir=a.tokens, prompt_seconds=a.prompt_seconds, as_codes=a.as_codes, seed=a.seed,
                             steps=a.steps, method=a.method, cfg_scale=a.cfg_scale, sway=None if a.sway == "none" else float(a.sway),
-                            temperature=a.temperature, nar_soft_temperature=a.nar_soft_temperature)
+                            temperature=a.temperature, nar_soft_temperature=a.nar_soft_temperature,
+                            nar_adapt_steps=a.nar_adapt_steps, nar_adapt_lr=a.nar_adapt_lr)
     print(json.dumps(summary))
     return 0
 
@@ -244,4 +245,8 @@ def add_parsers(sub) -> None:
     f.add_argument("--nar-soft-temperature", type=float, default=1.0,
                    help="NAR stages with decode: soft: temperature of the distributions whose expected code vectors are "
                         "decoded (1: the best of 0.7 / 1 / 1.5 on the mini model, recipes/mini/speak_experiments.md)")
+    f.add_argument("--nar-adapt-steps", type=int, default=0,
+                   help="NAR stages: fine-tune a copy on each prompt's own codes for this many steps first (test-time "
+                        "adaptation to the voice; 0: off)")
+    f.add_argument("--nar-adapt-lr", type=float, default=1e-4, help="learning rate of --nar-adapt-steps")
     f.set_defaults(func=cmd_flow_generate)
