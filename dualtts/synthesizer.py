@@ -174,7 +174,7 @@ class Synthesizer:
     @torch.inference_mode()
     def synthesize_stream(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16,
                           cfg_scale: float = 2.0, max_prompt_seconds: float = 15.0, fade_s: float = 0.02, gap_s: float = 0.1,
-                          candidates: int | None = None, **sampling):
+                          candidates: int | None = None, adapt_steps: int = 0, **sampling):
         """Like :meth:`__call__`, but yields float32 audio chunks as each sentence is ready (the prompt is read
         once and carried over; ``gap_s`` of silence and ``fade_s`` fades at the seams; the chunks joined are
         what ``__call__`` returns). ``self.stats`` afterwards: ``ttfa_s`` (time to the first chunk),
@@ -202,7 +202,7 @@ class Synthesizer:
                 continue
             # (CPU tensors in: fill_utterance reads them through numpy and moves them to the flow's device)
             out = fill_utterance(self.flow, self.tokenizer, tokens.cpu(), prompt_codes=codes.cpu(), prompt_seconds=None, steps=steps,
-                                 cfg_scale=cfg_scale, seed=seed + i, cond=cond)
+                                 cfg_scale=cfg_scale, seed=seed + i, cond=cond, nar_adapt_steps=adapt_steps)
             piece = out[0, 0].float().cpu().numpy().astype(np.float32)
             if n_fade and len(piece) > 2 * n_fade:
                 if total:
@@ -219,13 +219,16 @@ class Synthesizer:
         self.stats.update(seconds=round(total / sr, 3), wall_s=round(wall, 3), rtf=round(wall / max(total / sr, 1e-9), 4))
 
     def __call__(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16, cfg_scale: float = 2.0,
-                 max_prompt_seconds: float = 15.0, candidates: int | None = None, **sampling) -> np.ndarray:
+                 max_prompt_seconds: float = 15.0, candidates: int | None = None, adapt_steps: int = 0, **sampling) -> np.ndarray:
         """text; prompt: audio path or float array at the tokenizer's rate; prompt_text: its transcript
         -> float32 wav [T] at ``tokenizer.sample_rate``. ``candidates``: LM samples per sentence, the token reader
-        keeps the one that says the text best (default 4 with a reader, else 1). ``sampling``:
+        keeps the one that says the text best (default 4 with a reader, else 1). ``adapt_steps``: a NAR acoustic
+        stage is first fine-tuned on the prompt's codes for this many steps (test-time adaptation, per sentence:
+        SIM +0.024 on the mini model, acoustic stage ~13x slower; recipes/mini/speak_experiments.md). ``sampling``:
         :class:`lm.sampler.SamplingConfig` fields."""
         pieces = list(self.synthesize_stream(text, prompt, prompt_text, seed=seed, steps=steps, cfg_scale=cfg_scale,
-                                             max_prompt_seconds=max_prompt_seconds, candidates=candidates, **sampling))
+                                             max_prompt_seconds=max_prompt_seconds, candidates=candidates,
+                                             adapt_steps=adapt_steps, **sampling))
         return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
