@@ -22,6 +22,15 @@ NAMES = {"dc12": "DualCodec 12.5 Hz", "dc25": "DualCodec 25 Hz", "mimi": "Mimi",
 ABLATION = ("dc25a", "dc25d", "dc25")  # the paper's ordering of first-layer WER: dual < distill < acoustic only
 
 
+def _version(pkg: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(pkg)
+    except PackageNotFoundError:
+        return None
+
+
 def overall(path: Path) -> dict:
     """The summary of an evaluation file, with 95 % bootstrap intervals (clips resampled) of its WER and SIM."""
     if not path.is_file():
@@ -114,7 +123,7 @@ def main() -> None:
     res = {"settings": a.settings, "ground_truth": overall(runs / "eval-ground-truth.json"),
            "tokenizers": {t: one(runs, t) for t in a.tokenizers},
            "machine": {"cpus": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
-                       "torch": torch.__version__},
+                       "torch": torch.__version__, "transformers": _version("transformers"), "python": platform.python_version()},
            "date": date.today().isoformat(),
            "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()}
     res["ablation"] = ablation(runs, [t for t in ABLATION if t in a.tokenizers],
@@ -127,7 +136,8 @@ def main() -> None:
              "crops, batch, steps and seed (mel-only); the same LM and NAR presets and steps on each one's tokens; "
              "held-out speakers and sentences, Whisper base. RTF: seconds of compute per second of speech, one utterance at "
              "a time (the LM: batches of 8 pairs, sampling only). Machine: "
-             f"{res['machine']['processor']}, {res['machine']['cpus']} threads, torch {res['machine']['torch']}.", "",
+             f"{res['machine']['processor']}, {res['machine']['cpus']} threads, torch {res['machine']['torch']}, transformers "
+             f"{res['machine']['transformers']}, Python {res['machine']['python']}.", "",
              f"Ground truth: WER {f(res['ground_truth'], 'wer')}, DNSMOS {f(res['ground_truth'], 'dnsmos')}.", "",
              "| tokenizer | Hz | codebooks | tokens/s | kbps | codec q1 WER / STOI / SIM | codec all WER / STOI / PESQ / SIM / DNSMOS "
              "| TTS semantic-only WER / SIM | TTS + NAR WER / SIM / DNSMOS | RTF codec enc / dec, LM, NAR + dec "
