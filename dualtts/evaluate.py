@@ -123,13 +123,8 @@ def evaluate(
             row["transcript"] = hyps_text[i]
             row["ref_words"] = len(normalize(r["text"]).split())
         items.append(row)
-    groups = defaultdict(list)
-    for row in items:
-        groups[row["group"]].append(row)
-    summary = {"n": len(items), "missing_hypotheses": missing, "group_by": key, "asr_model": asr_model if {"wer", "nll"} & set(results) else None,
-               "overall": _aggregate(items, results), "groups": {g: _aggregate(rows, results) for g, rows in sorted(groups.items())},
-               "items": items}
-    return summary
+    return {"n": len(items), "missing_hypotheses": missing, "group_by": key,
+            "asr_model": asr_model if {"wer", "nll"} & set(results) else None, **_tables(items, results)}
 
 
 def merge_reports(old: dict, new: dict) -> dict:
@@ -138,11 +133,16 @@ def merge_reports(old: dict, new: dict) -> dict:
         raise ValueError(f"the reports score different clips ({old['n']} and {new['n']}): they cannot be merged")
     items = [{**a, **{k: v for k, v in b.items() if k not in a}} for a, b in zip(old["items"], new["items"])]
     metrics = [m for m in ALL_METRICS if m in old["overall"] or m in new["overall"]]
+    return {**old, "asr_model": old.get("asr_model") or new.get("asr_model"), **_tables(items, metrics)}
+
+
+def _tables(items: list[dict], metrics) -> dict:
+    """``overall``, per-``group`` and per-item results of scored ``items``."""
     groups = defaultdict(list)
     for row in items:
         groups[row["group"]].append(row)
-    return {**old, "asr_model": old.get("asr_model") or new.get("asr_model"), "overall": _aggregate(items, metrics),
-            "groups": {g: _aggregate(rows, metrics) for g, rows in sorted(groups.items())}, "items": items}
+    return {"overall": _aggregate(items, metrics), "groups": {g: _aggregate(rows, metrics) for g, rows in sorted(groups.items())},
+            "items": items}
 
 
 def _aggregate(rows: list[dict], results) -> dict:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import subprocess
 import sys
 from datetime import date
@@ -15,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from data.atomic import write_text_atomic  # noqa: E402
+from dualtts.bench_timing import machine  # noqa: E402
 from dualtts.evaluate import bootstrap_ci, paired_bootstrap  # noqa: E402
 
 NAMES = {"dc12": "DualCodec 12.5 Hz", "dc25": "DualCodec 25 Hz", "mimi": "Mimi", "enc1.5": "EnCodec 1.5 kbps",
@@ -22,17 +22,8 @@ NAMES = {"dc12": "DualCodec 12.5 Hz", "dc25": "DualCodec 25 Hz", "mimi": "Mimi",
 ABLATION = ("dc25a", "dc25d", "dc25")  # the paper's ordering of first-layer WER: dual < distill < acoustic only
 
 
-def _version(pkg: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(pkg)
-    except PackageNotFoundError:
-        return None
-
-
 def overall(path: Path) -> dict:
-    """The summary of an evaluation file, with 95 % bootstrap intervals (clips resampled) of its WER and SIM."""
+    """The summary of an evaluation file, with 95 % bootstrap intervals (clips resampled) of its WER, NLL and SIM."""
     if not path.is_file():
         return {}
     d = json.loads(path.read_text())
@@ -122,8 +113,7 @@ def main() -> None:
 
     res = {"settings": a.settings, "ground_truth": overall(runs / "eval-ground-truth.json"),
            "tokenizers": {t: one(runs, t) for t in a.tokenizers},
-           "machine": {"cpus": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
-                       "torch": torch.__version__, "transformers": _version("transformers"), "python": platform.python_version()},
+           "machine": machine(torch.get_num_threads(), full=True),
            "date": date.today().isoformat(),
            "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()}
     res["ablation"] = ablation(runs, [t for t in ABLATION if t in a.tokenizers],
@@ -136,7 +126,7 @@ def main() -> None:
              "crops, batch, steps and seed (mel-only); the same LM and NAR presets and steps on each one's tokens; "
              "held-out speakers and sentences, Whisper base. RTF: seconds of compute per second of speech, one utterance at "
              "a time (the LM: batches of 8 pairs, sampling only). Machine: "
-             f"{res['machine']['processor']}, {res['machine']['cpus']} threads, torch {res['machine']['torch']}, transformers "
+             f"{res['machine']['cpu']}, {res['machine']['threads']} threads, torch {res['machine']['torch']}, transformers "
              f"{res['machine']['transformers']}, Python {res['machine']['python']}.", "",
              f"Ground truth: WER {f(res['ground_truth'], 'wer')}, DNSMOS {f(res['ground_truth'], 'dnsmos')}.", "",
              "| tokenizer | Hz | codebooks | tokens/s | kbps | codec q1 WER / STOI / SIM | codec all WER / STOI / PESQ / SIM / DNSMOS "
