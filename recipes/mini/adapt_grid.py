@@ -39,7 +39,6 @@ def target_ce(model, pc, tc, cond):
         ce.append(float(torch.nn.functional.cross_entropy(lg.float(), codes[0, j, Pn:])))
     return float(np.mean(ce))
 
-res = {}
 with torch.inference_mode():
     base = float(np.mean([target_ce(nar, *it) for it in items]))
     print('steps 0', round(base, 4), flush=True)
