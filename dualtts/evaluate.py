@@ -11,7 +11,7 @@ import json
 import math
 import random
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from tqdm import tqdm
@@ -84,6 +84,8 @@ def evaluate(
         by_spk = defaultdict(list)
         for p in pairs:
             by_spk[p[0]["speaker"]].append(p)
+        n_ref = Counter(r["speaker"] for r in refs)  # missing: only clips the per-speaker sample wanted and lacked
+        missing = sum(max(0, min(per_speaker, n) - len(by_spk.get(s, []))) for s, n in n_ref.items())
         pairs = [p for s in sorted(by_spk) for p in sorted(rng.sample(by_spk[s], min(per_speaker, len(by_spk[s]))), key=lambda p: p[0]["id"])]
     engines = speaker_groups(ref)
     key = "engine" if (by == "engine" or (by == "auto" and engines)) else "speaker"

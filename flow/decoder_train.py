@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from codec.losses import MultiScaleMelLoss
 from codec.model import DualCodec
 from data.audio import load_audio
 from data.manifest import read_codes
-from flow.nar import AcousticNAR
+from flow.nar import AcousticNAR, get_nar_config
 from flow.train import collate_codes, read_states
 from training.config import load_stage_config
 from training.loop import TrainConfig
@@ -48,6 +49,11 @@ class DecoderTrainConfig:
     # the NAR's distributions flattened by a temperature drawn per row from this range: on the voices it was trained
     # on it is surer than on new ones, and the decoder should learn the blur it meets on new voices
     soft_temperature: tuple[float, float] = (1.0, 1.0)
+    # also learn a projection of the LM's states added to the decoder's input (the NAR's ``decoder_cond``; saved
+    # with the NAR as ``<step>/nar``): the decoder hears the text directly, not only through the expected codes
+    state_adapter: bool = False
+    # start from the decoder already tuned for this NAR (``decoder.safetensors`` in the NAR's folder), not the codec's
+    from_tuned: bool = False
     val_utterances: int = 64
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -93,6 +99,14 @@ class DecoderTask:
         self.codec.requires_grad_(False)
         self.codec.decoder.requires_grad_(True)
         self.nar = AcousticNAR.from_pretrained(cfg.nar).requires_grad_(False)
+        if cfg.from_tuned:
+            from flow.infer import TUNED_DECODER, attach_tuned_decoder
+
+            if not attach_tuned_decoder(self.nar, self.codec):
+                raise ValueError(f"from_tuned: {cfg.nar} has no {TUNED_DECODER} to start from")
+        if cfg.state_adapter and self.nar.latent_cond is None:
+            self.nar = _with_latent_cond(self.nar, self.codec.cfg.latent_dim)
+        self.trained = self.codec.decoder if self.nar.latent_cond is None else _DecoderAndStates(self.codec.decoder, self.nar.latent_cond)
         self.hop, self.sr = self.codec.cfg.hop_length, self.codec.sample_rate
         self.mel_loss = MultiScaleMelLoss(self.sr)
         need = cfg.crop_frames + 2
@@ -113,10 +127,11 @@ class DecoderTask:
         return utts, codes, states
 
     def modules(self) -> dict:
-        return {"decoder": self.codec.decoder}
+        return {"decoder": self.trained}
 
     def bind(self, modules: dict, accelerator) -> None:
-        self.acc, self.decoder = accelerator, modules["decoder"]
+        self.acc, self.trained = accelerator, modules["decoder"]
+        self.decoder = self.trained.decoder if isinstance(self.trained, _DecoderAndStates) else self.trained
         self.codec.to(accelerator.device)
         self.nar.to(accelerator.device).eval()
 
@@ -137,11 +152,15 @@ class DecoderTask:
         L = mask.sum(1)
         plen = torch.minimum((frac * L).long(), L - self.cfg.crop_frames).clamp(min=0)
         true = self.codec.embed(codes)
-        if use_true.all():  # no row reads the NAR: do not run it
-            return true, plen
-        _, probs = self.nar.sample(codes, plen, cond=batch.get("cond"), soft=True, key_mask=mask, soft_temperature=temp)
-        z = self.codec.embed(codes[:, :1]) + self.codec.embed_acoustic_probs(probs)
-        return torch.where(use_true.view(-1, 1, 1), true, z), plen
+        if not use_true.all():  # some rows read the NAR
+            _, probs = self.nar.sample(codes, plen, cond=batch.get("cond"), soft=True, key_mask=mask, soft_temperature=temp)
+            z = self.codec.embed(codes[:, :1]) + self.codec.embed_acoustic_probs(probs)
+            true = torch.where(use_true.view(-1, 1, 1), true, z)
+        return true, plen
+
+    def offset(self, batch: dict) -> torch.Tensor | float:
+        """The LM states' projection ``[B, D, F]`` added to every row's latent (with gradient), or 0."""
+        return 0.0 if self.nar.latent_cond is None else self.nar.latent_offset(batch["cond"])
 
     def _crops(self, z: torch.Tensor, wav: torch.Tensor, starts: torch.Tensor):
         C, hop = self.cfg.crop_frames, self.hop
@@ -158,6 +177,7 @@ class DecoderTask:
         temp = lo + (hi - lo) * torch.rand(B, generator=g)
         dev = batch["codes"].device
         z, plen = self.latents(batch, frac.to(dev), use_true.to(dev), temp.to(dev))
+        z = z + self.offset(batch)
         room = (batch["mask"].sum(1) - cfg.crop_frames - plen).cpu()
         starts = plen.cpu() + (torch.rand(B, generator=g) * (room + 1)).long()
         zc, wc = self._crops(z, batch["wav"], starts)
@@ -179,6 +199,7 @@ class DecoderTask:
             B, dev = batch["codes"].shape[0], batch["codes"].device
             for key, true in (("loss", False), ("mel_true", True)):
                 z, plen = self.latents(batch, torch.full((B,), 0.3, device=dev), torch.full((B,), true, device=dev))
+                z = z + self.offset(batch)
                 L = batch["mask"].sum(1)
                 for b in range(B):  # whole target span per utterance
                     s, e = int(plen[b]), int(L[b])
@@ -189,6 +210,27 @@ class DecoderTask:
     def save_extra(self, folder) -> None:
         self.codec.decoder = self.acc.unwrap_model(self.decoder)
         self.codec.save_pretrained(folder / "codec")
+        if self.nar.latent_cond is not None:  # the NAR with its trained states' projection
+            self.nar.save_pretrained(folder / "nar")
+
+
+class _DecoderAndStates(nn.Module):
+    """What trains when the LM states' projection trains with the decoder: one module, one optimizer."""
+
+    def __init__(self, decoder: nn.Module, states: nn.Module):
+        super().__init__()
+        self.decoder, self.states = decoder, states.requires_grad_(True)
+
+
+def _with_latent_cond(nar: AcousticNAR, latent_dim: int) -> AcousticNAR:
+    """``nar`` with a fresh (zero) projection of its LM states onto a ``latent_dim`` decoder input."""
+    if not nar.cfg.cond_dim:
+        raise ValueError("state_adapter: the NAR reads no LM states (cond_dim 0), so there are none to project")
+    fresh = AcousticNAR(get_nar_config(nar.cfg.to_dict(), decoder_cond=latent_dim))
+    missing, unexpected = fresh.load_state_dict(nar.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("latent_cond.") for k in missing), (missing, unexpected)
+    fresh.checkpoint_dir = getattr(nar, "checkpoint_dir", None)
+    return fresh.requires_grad_(False).eval()
 
 
 def write_tuned_decoder(codec_dir, stage_dir) -> int:

@@ -104,6 +104,8 @@ def fill_utterance(flow, tokenizer, tokens, prompt_codes=None, prompt_seconds: f
             codes, probs = flow.sample(codes, P, cond=cond, temperature=temperature, seed=seed, soft=True,
                                        soft_temperature=sample_kw.get("nar_soft_temperature", 1.0))
             z = tokenizer.embed(codes[:, :1, P:]) + tokenizer.embed_acoustic_probs(probs[:, :, P:])
+            if cond is not None and getattr(flow, "latent_cond", None) is not None:  # the text, straight to the decoder
+                z = z + flow.latent_offset(cond[:, P:]).to(z.dtype)
             return tokenizer.decode_latent(z)
         return tokenizer.decode(flow.sample(codes, P, cond=cond, temperature=temperature, seed=seed)[:, :, P:])
     for k in ("nar_temperature", "nar_soft_temperature", "nar_adapt_steps", "nar_adapt_lr"):

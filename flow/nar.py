@@ -45,6 +45,10 @@ class NARConfig(DictConfig):
     # (a tokenizer with ``embed_acoustic_probs``, i.e. DualCodec; argmax elsewhere), or "argmax": one code per layer.
     # Soft keeps more of the words (recipes/mini/speak_experiments.md: true tokens 0.644 WER against 0.733)
     decode: str = "soft"
+    # the LM's states projected onto the codec's latent and added to what the decoder reads (width of that latent;
+    # 0 = none). Trained with the decoder (``dualtts train decoder`` with ``state_adapter: true``): the text reaches
+    # the waveform directly instead of only through the expected code vectors (recipes/mini/speak_experiments.md)
+    decoder_cond: int = 0
 
 
 NAR_PRESETS: dict[str, dict] = {
@@ -75,6 +79,13 @@ class AcousticNAR(Pretrained, nn.Module):
         self.blocks = nn.ModuleList(Block(H, cfg.num_heads, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.num_layers))
         self.norm = nn.LayerNorm(H)
         self.heads = nn.ModuleList(nn.Linear(H, A) for _ in range(Q - 1))
+        self.latent_cond = None
+        if cfg.decoder_cond:
+            if not cfg.cond_dim:
+                raise ValueError("NAR decoder_cond projects the LM's states: it needs cond_dim > 0")
+            self.latent_cond = nn.Linear(cfg.cond_dim, cfg.decoder_cond)
+            nn.init.zeros_(self.latent_cond.weight)   # starts as no change to the decoder's input
+            nn.init.zeros_(self.latent_cond.bias)
 
     @classmethod
     def config_from_folder(cls, path: Path) -> NARConfig:
@@ -107,6 +118,13 @@ class AcousticNAR(Pretrained, nn.Module):
         W = torch.stack([hd.weight for hd in self.heads])[layer - 1]       # [B, A, H]
         b = torch.stack([hd.bias for hd in self.heads])[layer - 1]         # [B, A]
         return torch.einsum("bfh,bah->bfa", h, W) + b[:, None]
+
+    def latent_offset(self, cond: torch.Tensor) -> torch.Tensor | None:
+        """cond [B, F, C] (the LM's states on the decoded frames) -> the decoder input's offset ``[B, D, F]``, or None
+        without ``decoder_cond``."""
+        if self.latent_cond is None:
+            return None
+        return self.latent_cond(cond.to(self.latent_cond.weight.dtype)).transpose(1, 2)
 
     def loss(self, codes: torch.Tensor, mask: torch.Tensor, cond=None, generator=None, layer=None, train: bool = True) -> dict:
         """codes [B, Q, F]; mask [B, F] real frames -> cross-entropy and top-1 on the non-prompt frames of a

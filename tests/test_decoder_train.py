@@ -113,3 +113,50 @@ def test_the_tuned_decoder_ships_in_the_stage_folder_and_loads_over_the_codecs(t
     save_file({"head.proj.weight": torch.zeros(3, 3)}, str(stage_dir / "decoder.safetensors"))
     with pytest.raises(ValueError, match="does not fit this codec's decoder"):  # another codec's: an error, not silence
         attach_tuned_decoder(stage, load_tokenizer(f"dualcodec:{tiny_codec}"))
+
+
+def test_state_adapter_trains_the_lm_states_projection_and_the_nar_ships_it(tmp_path, token_manifests, tiny_codec):
+    """state_adapter: the LM states' projection onto the decoder input trains with the decoder (lowering the mel
+    loss), is saved with the NAR (decoder_cond), and fill_utterance adds it to what the decoder reads."""
+    import numpy as np
+
+    from codec.tokenizer import load_tokenizer
+    from data.manifest import read_codes
+    from flow.infer import fill_utterance
+
+    torch.manual_seed(0)
+    nar_dir = AcousticNAR(get_nar_config("tiny", codebook_size=64, acoustic_codebook_size=32, num_quantizers=4, frame_rate=25.0,
+                                         hidden_size=32, num_layers=1, num_heads=2, dropout=0.0, cond_dim=8)
+                          ).save_pretrained(tmp_path / "nar")
+    states = tmp_path / "states"
+    states.mkdir()
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        utts, codes = read_codes(str(token_manifests / split / "manifest.jsonl"))
+        for u, c in zip(utts, codes):  # states that tell the frames apart (as the LM's do)
+            np.save(states / f"{u.id}.npy", rng.standard_normal((c.shape[1], 8)).astype(np.float16))
+    path = _yaml(tmp_path, token_manifests, tiny_codec, nar_dir, max_steps=30, save_every=30)
+    d = yaml.safe_load(Path(path).read_text())
+    d.update(lm_states=str(states), state_adapter=True)
+    Path(path).write_text(yaml.safe_dump(d))
+    cfg = load_decoder_train_config(path)
+    task = DecoderTask(cfg)
+    assert task.nar.cfg.decoder_cond == task.codec.cfg.latent_dim and not task.nar.latent_cond.weight.any()
+    trainer = Trainer(cfg.train, task)
+    before = task.validate(trainer.accelerator, None, 0)
+    trainer.fit(resume=False)
+    after = task.validate(trainer.accelerator, None, 30)
+    assert after["loss"] < 0.9 * before["loss"], (before, after)
+    saved = AcousticNAR.from_pretrained(Path(cfg.train.out_dir) / "checkpoints" / "step-30" / "nar")
+    assert saved.cfg.decoder_cond == task.codec.cfg.latent_dim and saved.latent_cond.weight.abs().sum() > 0
+    base = AcousticNAR.from_pretrained(nar_dir)
+    for k, v in base.state_dict().items():  # the NAR itself is unchanged: only the projection is new
+        assert torch.equal(v, saved.state_dict()[k]), k
+    tok = load_tokenizer(f"dualcodec:{tiny_codec}")
+    codes = torch.randint(0, 32, (4, 30))
+    cond = torch.randn(30, 8)
+    with_states = fill_utterance(saved.eval(), tok, codes[0, 10:], codes[:, :10], prompt_seconds=None, cond=cond)
+    saved.latent_cond.weight.data.zero_()
+    saved.latent_cond.bias.data.zero_()
+    without = fill_utterance(saved, tok, codes[0, 10:], codes[:, :10], prompt_seconds=None, cond=cond)
+    assert with_states.shape == without.shape and not torch.allclose(with_states, without)

@@ -111,6 +111,9 @@ def test_evaluate_against_another_speaker_lowers_similarity(tiny_corpus, tmp_pat
         shutil.copy(wb, hyp / wa.name)  # speaker b's audio under speaker a's ids
     rep = evaluate(tiny_corpus, hyp, metrics=("sim", "pesq"))
     assert rep["n"] == 3 and rep["missing_hypotheses"] == 12
+    # a per-speaker sample counts as missing only the clips it wanted: 1 of speaker a's is there, 1 of each other's is not
+    one = evaluate(tiny_corpus, hyp, metrics=("mel",), per_speaker=1)
+    assert one["n"] == 1 and one["missing_hypotheses"] == len({r["speaker"] for r in rows}) - 1
     assert rep["overall"]["sim"] < 0.9 and rep["overall"]["pesq"] < 2.0
 
 

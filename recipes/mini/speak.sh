@@ -17,12 +17,14 @@
 #      all but their projection) reading them, decoding expected code vectors (`decode: soft`), 9. the LM fine-tuned
 #      with text dropout (classifier-free guidance on the text, scale TEXT_CFG), 9b. the token reader (CTC phonemes
 #      from first-layer tokens: the best of CANDIDATES LM samples), 9c. the codec's decoder fine-tuned on the NAR's
-#      soft latents (true first-layer tokens in, the recording out; half the rows on the true codes); all in bf16
-#      autocast where the hardware computes it (recipes/bench/train_speed.json) -> exp/speak3
+#      soft latents (true first-layer tokens in, the recording out; half the rows on the true codes), 9d. that decoder
+#      continued with the guided LM's states projected onto its input (state_adapter; the projection ships with the
+#      NAR); all in bf16 autocast where the hardware computes it (recipes/bench/train_speed.json) -> exp/speak3
 #  10. the bundle -> recipes/mini/checkpoints/dualtts-mini/{codec,lm,flow,reader} (flow/ holds the acoustic stage, here
 #      the NAR, and the decoder tuned for it) + prompt.wav/prompt.txt (fp16 weights)
-#  11. evaluation on the held-out speakers and sentences -> recipes/mini/results.json, speak_results.md
-# Steps: CODEC_STEPS CODEC25_STEPS LM_STEPS NAR_STEPS CFG_STEPS READER_STEPS DECODER_STEPS (env). Time on 2 cores: see recipes/mini/results.json (stage_wall_s).
+#  11. evaluation on the held-out speakers and sentences (recipes/mini/speak_eval.sh) -> recipes/mini/results.json,
+#      speak_results.md
+# Steps: CODEC_STEPS CODEC25_STEPS LM_STEPS NAR_STEPS CFG_STEPS READER_STEPS DECODER_STEPS STATE_STEPS (env). Time on 2 cores: see recipes/mini/results.json (stage_wall_s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
@@ -30,7 +32,7 @@ C=exp/corpus-v2; M=$C/manifests; X=exp/speak; Y=exp/speak25     # the codec's co
 T=exp/corpus-v3; TM=$T/manifests; Z=exp/speak3                  # the TTS stages' corpus and runs
 CODEC_STEPS=${CODEC_STEPS:-7000}; CODEC25_STEPS=${CODEC25_STEPS:-10000}; LM_STEPS=${LM_STEPS:-5000}; NAR_STEPS=${NAR_STEPS:-2500}
 LM_PRESET=${LM_PRESET:-small}; READER_STEPS=${READER_STEPS:-3000}; CANDIDATES=${CANDIDATES:-4}
-CFG_STEPS=${CFG_STEPS:-600}; TEXT_CFG=${TEXT_CFG:-2.0}; DECODER_STEPS=${DECODER_STEPS:-2000}
+CFG_STEPS=${CFG_STEPS:-600}; TEXT_CFG=${TEXT_CFG:-2.0}; DECODER_STEPS=${DECODER_STEPS:-2000}; STATE_STEPS=${STATE_STEPS:-2000}
 # the 12.5 Hz codec to continue: the committed tiny-12hz-3h (what the shipped model started from)
 CODEC_INIT=${CODEC_INIT:-recipes/mini/checkpoints/tiny-12hz-3h}
 # a NAR checkpoint to warm-start the acoustic stage from. The shipped NAR's lineage: the NAR of git show
@@ -39,7 +41,6 @@ CODEC_INIT=${CODEC_INIT:-recipes/mini/checkpoints/tiny-12hz-3h}
 # projection afresh); empty: from scratch
 NAR_INIT=${NAR_INIT:-}
 PREC=${PREC:-auto}   # bf16 where the hardware computes it natively, else fp32 (recipes/bench/train_speed.json)
-PER_SPK=${EVAL_PER_SPEAKER:-17}   # 17 x 6 held-out speakers = 102 clips (36 clips could not resolve 0.02)
 mkdir -p $X $Y $Z
 T0=$(date +%s)
 stamp() { echo "[speak $(date +%H:%M:%S)] $*"; }
@@ -136,37 +137,25 @@ if [ ! -f "$D/checkpoints/step-$DECODER_STEPS/state.json" ]; then
     train_manifest=$TOK/train/manifest.jsonl val_manifest=$TOK/dev/manifest.jsonl lm_states=$STATES \
     train.max_steps=$DECODER_STEPS train.mixed_precision=$PREC train.out_dir=$D
 fi
+# the LM's states straight to the decoder: a projection of the guided LM's states (what the model reads at inference)
+# added to the decoder's input, trained with the decoder continued from 9c (state_adapter; saved with the NAR as its
+# decoder_cond) -> the bundle's flow/ (recipes/mini/speak_experiments.md, tenth session)
+GS=$G-states
+for s in train dev; do
+  [ -f "$GS/.done-$s" ] || { stamp "lm-states (guided LM) $s"; dualtts lm-states --lm $G/checkpoints/step-$CFG_STEPS/lm --manifest "$TOK/$s/manifest.jsonl" --out $GS && touch "$GS/.done-$s"; }
+done
+DS=$Z/decoder-states
+if [ ! -f "$DS/checkpoints/step-$STATE_STEPS/state.json" ]; then
+  stamp "decoder + LM states"
+  dualtts train decoder --config recipes/mini/decoder.yaml codec=$D/checkpoints/step-$DECODER_STEPS/codec \
+    nar=$N/checkpoints/step-$NAR_STEPS/nar state_adapter=true train_manifest=$TOK/train/manifest.jsonl \
+    val_manifest=$TOK/dev/manifest.jsonl lm_states=$GS train.max_steps=$STATE_STEPS train.mixed_precision=$PREC \
+    train.val_every=$STATE_STEPS train.save_every=500 train.out_dir=$DS
+fi
 TRAIN_S=${TRAIN_SECONDS:-$(( $(date +%s) - T0 ))}  # (TRAIN_SECONDS: the training time of a run spread over invocations)
 stamp bundle
 B=recipes/mini/checkpoints/dualtts-mini
-python recipes/mini/bundle.py --codec $CODEC --tuned-decoder $D/checkpoints/step-$DECODER_STEPS/codec --lm $G/checkpoints/step-$CFG_STEPS/lm --text-cfg-scale $TEXT_CFG \
-  --flow $N/checkpoints/step-$NAR_STEPS/nar --reader $R/checkpoints/best/reader --manifest $TM/train.jsonl --out $B
+python recipes/mini/bundle.py --codec $CODEC --tuned-decoder $DS/checkpoints/step-$STATE_STEPS/codec --lm $G/checkpoints/step-$CFG_STEPS/lm --text-cfg-scale $TEXT_CFG \
+  --flow $DS/checkpoints/step-$STATE_STEPS/nar --reader $R/checkpoints/best/reader --manifest $TM/train.jsonl --out $B
 
-stamp evaluation
-E=${EVAL_DIR:-$Z/eval}
-mkdir -p $E
-ev() { dualtts evaluate --ref "$TM/test.jsonl" --hyp "$1" --metrics "$2" --per-speaker "$PER_SPK" --by speaker --out "$3"; }
-[ -f $E/eval-ground-truth.json ] || ev "$T/corpus" wer,dnsmos $E/eval-ground-truth.json
-for l in 1 all; do
-  [ -d $E/codec-q$l ] || dualtts reconstruct --tokenizer "$B/codec" --manifest "$TM/test.jsonl" --out "$E/codec-q$l" \
-    --per-speaker "$PER_SPK" $([ $l = all ] || echo --layers 1)
-  [ -f $E/eval-codec-q$l.json ] || ev "$E/codec-q$l" wer,stoi,pesq,sim $E/eval-codec-q$l.json
-done
-# LM tokens decoded semantic-only: one sample, and the best of CANDIDATES by the token reader (what the model does)
-lmgen() { dualtts lm-generate --lm "$B/lm" --tokenizer "dualcodec:$B/codec" --manifest "$TOK/test/manifest.jsonl" --per-speaker "$PER_SPK" "$@"; }
-lmgen --out "$E/lm-q1"
-ev "$E/lm-q1" wer,sim "$E/eval-lm-q1.json"
-lmgen --out "$E/lm-q1-r$CANDIDATES" --reader "$B/reader" --candidates $CANDIDATES
-ev "$E/lm-q1-r$CANDIDATES" wer,sim "$E/eval-lm-q1-r$CANDIDATES.json"
-# the acoustic stage on the true first-layer tokens (what it adds to a perfect LM), then on the LM's: the TTS pipeline
-gen() { dualtts flow-generate --flow "$B/flow" --lm "$B/lm" --tokenizer "dualcodec:$B/codec" --manifest "$TOK/test/manifest.jsonl" \
-          --per-speaker "$PER_SPK" "$@"; }
-gen --out "$E/gt-acoustic"
-ev "$E/gt-acoustic" wer,sim "$E/eval-gt-acoustic.json"
-gen --out "$E/tts-single" --tokens "$E/lm-q1"
-ev "$E/tts-single" wer,sim,dnsmos "$E/eval-tts-single.json"
-gen --out "$E/tts" --tokens "$E/lm-q1-r$CANDIDATES"
-ev "$E/tts" wer,sim,dnsmos "$E/eval-tts.json"
-python recipes/mini/speak_report.py --runs $Z --eval-dir $E --previous "${PREVIOUS_EVAL:-$Z/eval-previous}" --bundle $B --lm-preset $LM_PRESET \
-  --train-seconds $TRAIN_S --out recipes/mini
-stamp done
+EVAL_DIR=${EVAL_DIR:-$Z/eval} TRAIN_SECONDS=$TRAIN_S LM_PRESET=$LM_PRESET BUNDLE=$B bash recipes/mini/speak_eval.sh

@@ -27,12 +27,12 @@ ROWS = [  # (evaluation file under the eval folder, or prev:FILE under --previou
     ("eval-ground-truth.json", "ground truth"),
     ("eval-codec-qall.json", "codec resynthesis at 25 Hz (shipped), all 8 layers"),
     ("eval-codec-q1.json", "codec resynthesis at 25 Hz, first layer only"),
-    ("prev:eval-gt-acoustic.json", "previous model: true first-layer tokens + NAR, the codec's own decoder"),
-    ("eval-gt-acoustic.json", "true first-layer tokens + NAR (reading the LM's states, soft decoding) + its tuned decoder"),
+    ("prev:eval-gt-acoustic.json", "previous model: true first-layer tokens + NAR + tuned decoder (no LM states at the decoder)"),
+    ("eval-gt-acoustic.json", "true first-layer tokens + NAR (reading the LM's states, soft decoding) + its tuned decoder reading the LM's states"),
     ("prev:eval-lm-q1.json", "previous model: LM tokens, semantic-only decoding"),
     ("eval-lm-q1.json", "TTS: LM tokens (one sample), semantic-only decoding"),
     ("eval-lm-q1-r4.json", "TTS: LM tokens (best of 4 by the token reader), semantic-only decoding"),
-    ("prev:eval-tts.json", "previous model: LM tokens (best of 4) + NAR, the codec's own decoder"),
+    ("prev:eval-tts.json", "previous model: LM tokens (best of 4) + NAR + tuned decoder (no LM states at the decoder)"),
     ("eval-tts-single.json", "TTS: LM tokens (one sample) + NAR + tuned decoder"),
     ("eval-tts.json", "TTS: LM tokens (best of 4 by the token reader) + NAR + tuned decoder (the shipped pipeline)"),
 ]
@@ -156,7 +156,8 @@ def main() -> None:
     runs, out, ev, prev = Path(a.runs), Path(a.out), Path(a.eval_dir or Path(a.runs) / "eval"), Path(a.previous)
     stages = {"codec 12.5 Hz": Path(a.codec_runs[0]) / "codec", "codec 25 Hz": Path(a.codec_runs[1]) / "codec",
               "lm": runs / f"lm-{a.lm_preset}", "nar": runs / f"nar-{a.lm_preset}",
-              "lm text dropout": runs / f"lm-{a.lm_preset}-cfg", "reader": runs / "reader", "decoder": runs / "decoder"}
+              "lm text dropout": runs / f"lm-{a.lm_preset}-cfg", "reader": runs / "reader", "decoder": runs / "decoder",
+              "decoder + LM states": runs / "decoder-states"}
     t0 = time.monotonic()
     o = {name: overall(prev / name[5:] if name.startswith("prev:") else ev / name) for name, _ in ROWS}
     gt, qall, q1, gta_prev, gta, sem_prev, sem, sem_best, tts_prev, tts_single, tts = (o[n] for n, _ in ROWS)
@@ -182,7 +183,8 @@ def main() -> None:
         "previous_model": {"wer": tts_prev.get("wer"), "sim": tts_prev.get("sim"), "dnsmos": tts_prev.get("dnsmos"),
                            "semantic_only_wer": sem_prev.get("wer"), "true_tokens_acoustic_stage_wer": gta_prev.get("wer")},
         "acoustic_stage": "NAR (flow/nar.py) reading the LM's states, decoding expected code vectors (decode: soft) with the "
-                          "codec's decoder fine-tuned on them (flow/decoder_train.py)",
+                          "codec's decoder fine-tuned on them, plus a projection of the LM's states added to the decoder's input "
+                          "(flow/decoder_train.py, state_adapter)",
         "lm_val_top1": val_lm["top1"], "lm_train_top1": train_lm["top1"], "lm_test_top1": test_lm["top1"],
         "lm_val_nll": val_lm["nll"], "lm_train_nll": train_lm["nll"], "lm_test_nll": test_lm["nll"],
         "clips": tts.get("n"), "eval_set": "held-out speakers saying held-out sentences (test split), Whisper base",
