@@ -13,6 +13,7 @@ with a short cross-fade. ``tts.synthesize_stream(text)`` yields the pieces as th
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -47,7 +48,7 @@ class Synthesizer:
     prompt_min_rms: float | None = None  # a quieter prompt is raised to this RMS before encoding (None: as it is)
 
     def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu",
-                 default_prompt: tuple[str, str] | None = None, reader=None):
+                 default_prompt: tuple[str, str] | None = None, reader=None, candidates: int | None = None):
         if lm.cfg.codebook_size != tokenizer.codebook_sizes[0] or flow.cfg.codebook_size != tokenizer.codebook_sizes[0]:
             raise ValueError(f"first-layer codebook sizes differ: LM {lm.cfg.codebook_size}, flow {flow.cfg.codebook_size}, "
                              f"tokenizer {tokenizer.codebook_sizes[0]} (trained on another tokenizer?)")
@@ -62,7 +63,9 @@ class Synthesizer:
         if reader is not None and reader.cfg.codebook_size != lm.cfg.codebook_size:
             raise ValueError(f"the token reader reads a {reader.cfg.codebook_size} codebook but the LM writes {lm.cfg.codebook_size}")
         self.reader = reader  # lm.reader.TokenReader: best-of-N LM sampling (None: one sample)
-        self.default_candidates = 4 if reader is not None else 1
+        # LM samples per sentence when a call does not say (best of them by the reader): the model folder's
+        # bundle.json "candidates", else 4 with a reader
+        self.default_candidates = 1 if reader is None else int(candidates or 4)
 
     @classmethod
     def from_pretrained(cls, path: str | None = None, *, lm: str | None = None, flow: str | None = None,
@@ -83,7 +86,7 @@ class Synthesizer:
         if path is not None and lm is None and flow is None and is_published(path):
             return PublishedSynthesizer(**load_published(path, tokenizer=tokenizer, language=language, device=device,
                                                          quantize=quantize))
-        prompt = None
+        prompt, candidates = None, None
         if lm is None and flow is None and tokenizer is None:
             root = Path(path) if path is not None else DEFAULT_MODEL
             if path is not None and not root.exists():
@@ -96,6 +99,8 @@ class Synthesizer:
             lm, flow, tokenizer = str(root / "lm"), str(root / "flow"), f"dualcodec:{root / 'codec'}"
             if (root / "reader" / "model.safetensors").is_file():
                 reader = str(root / "reader")
+            if (root / "bundle.json").is_file():
+                candidates = json.loads((root / "bundle.json").read_text()).get("candidates")
             if (root / "prompt.wav").is_file() and (root / "prompt.txt").is_file():
                 prompt = (str(root / "prompt.wav"), (root / "prompt.txt").read_text(encoding="utf-8").strip())
         elif None in (lm, flow, tokenizer) or path is not None:
@@ -114,7 +119,7 @@ class Synthesizer:
         stage = load_acoustic_stage(flow, device)
         attach_tuned_decoder(stage, tok)  # the codec decoder tuned for this stage, when its folder has one
         return cls(quantize_for_cpu(lm_model, quantize), stage, tok, symbols, language, device,
-                   default_prompt=prompt, reader=reader_model)
+                   default_prompt=prompt, reader=reader_model, candidates=candidates)
 
     def transcribe_prompt(self, wav: np.ndarray, source: str, asr_model: str = "base") -> str:
         """The prompt's transcript from the offline ASR (Whisper base; needs the eval extra), said on stderr."""

@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--reader", help="token reader (dualtts train reader): best-of-N LM sampling in the bundle (optional)")
     ap.add_argument("--text-cfg-scale", type=float, default=None,
                     help="the LM's default guidance on the text, written into lm/config.yaml (LMs trained with text_dropout)")
+    ap.add_argument("--candidates", type=int, default=None,
+                    help="LM samples per sentence the model folder's Synthesizer keeps the best of by default (bundle.json)")
     ap.add_argument("--manifest", required=True, help="training manifest to take the default prompt from")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -84,6 +86,8 @@ def main() -> None:
     u, voice = pick_prompt(a.manifest, corpus)
     info = {"sources": vars(a) | {"prompt": u.audio}, "prompt_voice": voice,
             "prompt_licence": "CMU ARCTIC voice data (free use, BSD-style), through the RHVoice/flite voice"}
+    if a.candidates is not None:
+        info["candidates"] = a.candidates
     check = lambda tmp: {"codec_fp16_snr_db": round(codec_fp16_error(Path(a.codec), tmp / "codec", str(tmp / "prompt.wav")), 1)}
     if weights_dtype(Path(a.codec)) == torch.float16:  # the codec of an earlier bundle: its fp16 error was measured then
         old = Path(a.out) / "bundle.json"

@@ -31,7 +31,7 @@ export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
 C=exp/corpus-v2; M=$C/manifests; X=exp/speak; Y=exp/speak25     # the codec's corpus and runs
 T=exp/corpus-v3; TM=$T/manifests; Z=exp/speak3                  # the TTS stages' corpus and runs
 CODEC_STEPS=${CODEC_STEPS:-7000}; CODEC25_STEPS=${CODEC25_STEPS:-10000}; LM_STEPS=${LM_STEPS:-5000}; NAR_STEPS=${NAR_STEPS:-2500}
-LM_PRESET=${LM_PRESET:-small}; READER_STEPS=${READER_STEPS:-3000}; CANDIDATES=${CANDIDATES:-4}
+LM_PRESET=${LM_PRESET:-small}; READER_STEPS=${READER_STEPS:-3000}; CANDIDATES=${CANDIDATES:-16}
 CFG_STEPS=${CFG_STEPS:-600}; TEXT_CFG=${TEXT_CFG:-2.0}; DECODER_STEPS=${DECODER_STEPS:-2000}; STATE_STEPS=${STATE_STEPS:-2000}
 # the 12.5 Hz codec to continue: the committed tiny-12hz-3h (what the shipped model started from)
 CODEC_INIT=${CODEC_INIT:-recipes/mini/checkpoints/tiny-12hz-3h}
@@ -156,6 +156,6 @@ TRAIN_S=${TRAIN_SECONDS:-$(( $(date +%s) - T0 ))}  # (TRAIN_SECONDS: the trainin
 stamp bundle
 B=recipes/mini/checkpoints/dualtts-mini
 python recipes/mini/bundle.py --codec $CODEC --tuned-decoder $DS/checkpoints/step-$STATE_STEPS/codec --lm $G/checkpoints/step-$CFG_STEPS/lm --text-cfg-scale $TEXT_CFG \
-  --flow $DS/checkpoints/step-$STATE_STEPS/nar --reader $R/checkpoints/best/reader --manifest $TM/train.jsonl --out $B
+  --flow $DS/checkpoints/step-$STATE_STEPS/nar --reader $R/checkpoints/best/reader --candidates $CANDIDATES --manifest $TM/train.jsonl --out $B
 
 EVAL_DIR=${EVAL_DIR:-$Z/eval} TRAIN_SECONDS=$TRAIN_S LM_PRESET=$LM_PRESET BUNDLE=$B bash recipes/mini/speak_eval.sh

@@ -3,7 +3,7 @@
 # speak_results.md, speak_curves.png (the last stage of recipes/mini/speak.sh; also runs alone, on the shipped model):
 #   bash recipes/mini/speak_eval.sh          (≈30 min on 2 cores; needs exp/corpus-v3 and its tokens, made by speak.sh)
 # Env: BUNDLE (default the shipped dualtts-mini), EVAL_DIR (default exp/speak3/eval; files there are reused),
-# EVAL_PER_SPEAKER (17: 102 clips), CANDIDATES (4), PREVIOUS_EVAL (the previous model's evaluations, for its rows),
+# EVAL_PER_SPEAKER (17: 102 clips), CANDIDATES (16: what the bundle does by default), PREVIOUS_EVAL (the previous model's evaluations, for its rows),
 # LM_PRESET (the run's LM preset, for its logs), TRAIN_SECONDS (the training time to report; default: the sum of the stages' logged times).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
 T=exp/corpus-v3; TM=$T/manifests; Z=exp/speak3; TOK=$Z/tokens
 B=${BUNDLE:-recipes/mini/checkpoints/dualtts-mini}; E=${EVAL_DIR:-$Z/eval}
 PER_SPK=${EVAL_PER_SPEAKER:-17}   # 17 x 6 held-out speakers = 102 clips (36 clips could not resolve 0.02)
-CANDIDATES=${CANDIDATES:-4}
+CANDIDATES=${CANDIDATES:-16}
 for f in "$TM/test.jsonl" "$TOK/test/manifest.jsonl" "$TOK/train/manifest.jsonl" "$TOK/dev/manifest.jsonl"; do
   [ -f "$f" ] || { echo "speak_eval: $f is missing: run recipes/mini/speak.sh (its corpus and tokens stages) first" >&2; exit 2; }
 done
@@ -42,5 +42,5 @@ ev "$E/tts-single" wer,sim,dnsmos "$E/eval-tts-single.json"
 gen "$E/tts" --tokens "$E/lm-q1-r$CANDIDATES"
 ev "$E/tts" wer,sim,dnsmos "$E/eval-tts.json"
 python recipes/mini/speak_report.py --runs $Z --eval-dir "$E" --previous "${PREVIOUS_EVAL:-$Z/eval-previous}" --bundle "$B" \
-  ${TRAIN_SECONDS:+--train-seconds $TRAIN_SECONDS} ${LM_PRESET:+--lm-preset $LM_PRESET} --out recipes/mini
+  ${TRAIN_SECONDS:+--train-seconds $TRAIN_SECONDS} ${LM_PRESET:+--lm-preset $LM_PRESET} --candidates "$CANDIDATES" --out recipes/mini
 stamp done

@@ -31,10 +31,10 @@ ROWS = [  # (evaluation file under the eval folder, or prev:FILE under --previou
     ("eval-gt-acoustic.json", "true first-layer tokens + NAR (reading the LM's states, soft decoding) + its tuned decoder reading the LM's states"),
     ("prev:eval-lm-q1.json", "previous model: LM tokens, semantic-only decoding"),
     ("eval-lm-q1.json", "TTS: LM tokens (one sample), semantic-only decoding"),
-    ("eval-lm-q1-r4.json", "TTS: LM tokens (best of 4 by the token reader), semantic-only decoding"),
+    ("eval-lm-q1-rN.json", "TTS: LM tokens (best of N by the token reader), semantic-only decoding"),
     ("prev:eval-tts.json", "previous model: LM tokens (best of 4) + NAR + tuned decoder (no LM states at the decoder)"),
     ("eval-tts-single.json", "TTS: LM tokens (one sample) + NAR + tuned decoder"),
-    ("eval-tts.json", "TTS: LM tokens (best of 4 by the token reader) + NAR + tuned decoder (the shipped pipeline)"),
+    ("eval-tts.json", "TTS: LM tokens (best of N by the token reader) + NAR + tuned decoder (the shipped pipeline)"),
 ]
 
 
@@ -151,16 +151,18 @@ def main() -> None:
     ap.add_argument("--bundle", default="recipes/mini/checkpoints/dualtts-mini")
     ap.add_argument("--train-seconds", type=float, default=None, help="training wall time of the run")
     ap.add_argument("--lm-preset", default="small", help="the LM run (RUNS/lm-PRESET) and its NAR (RUNS/nar-PRESET)")
+    ap.add_argument("--candidates", type=int, default=4, help="N of the best-of-N LM sampling that was evaluated")
     ap.add_argument("--out", default="recipes/mini")
     a = ap.parse_args()
+    rows = [(f.replace("rN", f"r{a.candidates}"), w.replace("best of N", f"best of {a.candidates}")) for f, w in ROWS]
     runs, out, ev, prev = Path(a.runs), Path(a.out), Path(a.eval_dir or Path(a.runs) / "eval"), Path(a.previous)
     stages = {"codec 12.5 Hz": Path(a.codec_runs[0]) / "codec", "codec 25 Hz": Path(a.codec_runs[1]) / "codec",
               "lm": runs / f"lm-{a.lm_preset}", "nar": runs / f"nar-{a.lm_preset}",
               "lm text dropout": runs / f"lm-{a.lm_preset}-cfg", "reader": runs / "reader", "decoder": runs / "decoder",
               "decoder + LM states": runs / "decoder-states"}
     t0 = time.monotonic()
-    o = {name: overall(prev / name[5:] if name.startswith("prev:") else ev / name) for name, _ in ROWS}
-    gt, qall, q1, gta_prev, gta, sem_prev, sem, sem_best, tts_prev, tts_single, tts = (o[n] for n, _ in ROWS)
+    o = {name: overall(prev / name[5:] if name.startswith("prev:") else ev / name) for name, _ in rows}
+    gt, qall, q1, gta_prev, gta, sem_prev, sem, sem_best, tts_prev, tts_single, tts = (o[n] for n, _ in rows)
     train_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/train/manifest.jsonl"))
     val_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/dev/manifest.jsonl"))
     test_lm = lm_top1(f"{a.bundle}/lm", str(runs / "tokens/test/manifest.jsonl"))
@@ -177,7 +179,7 @@ def main() -> None:
         "semantic_only_wer": sem_best.get("wer"), "semantic_only_sim": sem_best.get("sim"),
         "single_sample": {"wer": tts_single.get("wer"), "sim": tts_single.get("sim"), "dnsmos": tts_single.get("dnsmos"),
                           "semantic_only_wer": sem.get("wer"), "semantic_only_sim": sem.get("sim")},
-        "lm_sampling": "best of 4 samples by the token reader (lm/reader.py), classifier-free guidance on the text 2.0, "
+        "lm_sampling": f"best of {a.candidates} samples by the token reader (lm/reader.py), classifier-free guidance on the text 2.0, "
                        "top-k 15, top-p 0.85, temperature 1",
         "true_tokens_acoustic_stage_wer": gta.get("wer"), "true_tokens_acoustic_stage_sim": gta.get("sim"),
         "previous_model": {"wer": tts_prev.get("wer"), "sim": tts_prev.get("sim"), "dnsmos": tts_prev.get("dnsmos"),
@@ -202,7 +204,7 @@ def main() -> None:
     write_text_atomic(out / "results.json", json.dumps(res, indent=1))
     fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
     lines = ["| decoded | n | WER | SIM | STOI | PESQ | DNSMOS |", "|---|---|---|---|---|---|---|"]
-    for (name, what), r in zip(ROWS, o.values()):
+    for (name, what), r in zip(rows, o.values()):
         lines.append(f"| {what} | {fmt(r.get('n'))} | " + " | ".join(fmt(r.get(k)) for k in ("wer", "sim", "stoi", "pesq", "dnsmos")) + " |")
     lines += ["", "| LM top-1 / NLL | train | dev (unseen speakers) | test (unseen speakers and sentences) |", "|---|---|---|---|",
               f"| top-1 | {train_lm['top1']:.3f} | {val_lm['top1']:.3f} | {test_lm['top1']:.3f} |",
