@@ -135,7 +135,8 @@ def merge_reports(old: dict, new: dict) -> dict:
         raise ValueError(f"the reports score different clips ({old['n']} and {new['n']}): they cannot be merged")
     items = [{**a, **{k: v for k, v in b.items() if k not in a}} for a, b in zip(old["items"], new["items"])]
     metrics = [m for m in ALL_METRICS if m in old["overall"] or m in new["overall"]]
-    return {**old, "asr_model": old.get("asr_model") or new.get("asr_model"), **_tables(items, metrics)}
+    return {**old, "asr_model": old.get("asr_model") or new.get("asr_model"), "missing_hypotheses": new["missing_hypotheses"],
+            **_tables(items, metrics)}
 
 
 def _tables(items: list[dict], metrics) -> dict:
