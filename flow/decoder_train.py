@@ -27,7 +27,7 @@ from codec.losses import MultiScaleMelLoss
 from codec.model import DualCodec
 from data.audio import load_audio
 from data.manifest import read_codes
-from flow.nar import AcousticNAR, get_nar_config
+from flow.nar import AcousticNAR
 from flow.train import collate_codes, read_states
 from training.config import load_stage_config
 from training.loop import TrainConfig
@@ -226,11 +226,7 @@ def _with_latent_cond(nar: AcousticNAR, latent_dim: int) -> AcousticNAR:
     """``nar`` with a fresh (zero) projection of its LM states onto a ``latent_dim`` decoder input."""
     if not nar.cfg.cond_dim:
         raise ValueError("state_adapter: the NAR reads no LM states (cond_dim 0), so there are none to project")
-    fresh = AcousticNAR(get_nar_config(nar.cfg.to_dict(), decoder_cond=latent_dim))
-    missing, unexpected = fresh.load_state_dict(nar.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith("latent_cond.") for k in missing), (missing, unexpected)
-    fresh.checkpoint_dir = getattr(nar, "checkpoint_dir", None)
-    return fresh.requires_grad_(False).eval()
+    return nar.rebuilt("latent_cond.", decoder_cond=latent_dim).requires_grad_(False).eval()
 
 
 def write_tuned_decoder(codec_dir, stage_dir) -> int:

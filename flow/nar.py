@@ -119,6 +119,16 @@ class AcousticNAR(Pretrained, nn.Module):
         b = torch.stack([hd.bias for hd in self.heads])[layer - 1]         # [B, A]
         return torch.einsum("bfh,bah->bfa", h, W) + b[:, None]
 
+    def rebuilt(self, fresh: str, **overrides) -> "AcousticNAR":
+        """A NAR of this config with ``overrides``, holding this one's weights except those under ``fresh`` (a
+        parameter prefix), which start as a new model's."""
+        new = AcousticNAR(get_nar_config(self.cfg.to_dict(), **overrides))
+        state = {k: v for k, v in self.state_dict().items() if not k.startswith(fresh)}
+        missing, unexpected = new.load_state_dict(state, strict=False)
+        assert not unexpected and all(k.startswith(fresh) for k in missing), (missing, unexpected)
+        new.checkpoint_dir = getattr(self, "checkpoint_dir", None)
+        return new
+
     def latent_offset(self, cond: torch.Tensor) -> torch.Tensor | None:
         """cond [B, F, C] (the LM's states on the decoded frames) -> the decoder input's offset ``[B, D, F]``, or None
         without ``decoder_cond``."""

@@ -113,11 +113,7 @@ def _init_from(path: str, cond_dim: int) -> AcousticNAR:
     nar = AcousticNAR.from_pretrained(path)
     if nar.cfg.cond_dim == cond_dim or not (nar.cfg.cond_dim and cond_dim):
         return nar.train()
-    cfg = get_nar_config(path, cond_dim=cond_dim)
-    fresh = AcousticNAR(cfg)
-    state = {k: v for k, v in nar.state_dict().items() if not k.startswith("cond_proj.")}
-    missing, unexpected = fresh.load_state_dict(state, strict=False)
-    assert not unexpected and all(k.startswith("cond_proj.") for k in missing), (missing, unexpected)
+    fresh = nar.rebuilt("cond_proj.", cond_dim=cond_dim)
     print(f"{path}: reads LM states of width {nar.cfg.cond_dim}, these are {cond_dim}: the states' projection starts afresh",
           file=sys.stderr)
     return fresh.train()
