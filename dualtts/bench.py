@@ -26,18 +26,18 @@ def codec_tokenizer(spec: str, device="cpu"):
     if spec == "mimi":
         from transformers import MimiConfig, MimiModel
 
-        from codec.tokenizer import MimiTokenizer
+        from dualtts.codec.tokenizer import MimiTokenizer
         return MimiTokenizer(MimiModel(MimiConfig()), 8).to(device).eval()
     if spec == "encodec":
         from transformers import EncodecConfig, EncodecModel
 
-        from codec.tokenizer import EncodecTokenizer
+        from dualtts.codec.tokenizer import EncodecTokenizer
         return EncodecTokenizer(EncodecModel(EncodecConfig()), 6.0).to(device).eval()
     if spec.startswith("dualcodec:"):
-        from codec.tokenizer import load_tokenizer
+        from dualtts.codec.tokenizer import load_tokenizer
         return load_tokenizer(spec, device)
-    from codec.config import PRESETS
-    from codec.model import DualCodec
+    from dualtts.codec.config import PRESETS
+    from dualtts.codec.model import DualCodec
     return DualCodec(PRESETS[spec]()).to(device).eval()
 
 
@@ -57,8 +57,8 @@ def measure_codec(spec: str, batch: int, seconds: float, repeats: int, device="c
 
 # --- semantic LM ---------------------------------------------------------------------------------
 def _lm(spec: str, weights: str, device):
-    from lm.config import get_lm_config
-    from lm.model import SemanticLM, quantize_for_cpu
+    from dualtts.lm.config import get_lm_config
+    from dualtts.lm.model import SemanticLM, quantize_for_cpu
 
     torch.manual_seed(0)
     if Path(spec).is_dir():
@@ -93,8 +93,8 @@ def measure_flow(preset: str, steps: int, batch: int, device, repeats: int, seco
     ``seconds`` of speech with ``steps`` Euler steps, CFG on, a ``prompt_seconds`` prompt in context.
     ``weights`` bf16 / int8 (:meth:`AcousticFlow.for_inference`): also ``snr_db``, the sampled latent against
     the fp32 weights' from the same noise (the output layer drawn at random here, not zero as at init)."""
-    from flow.config import get_flow_config
-    from flow.model import AcousticFlow
+    from dualtts.flow.config import get_flow_config
+    from dualtts.flow.model import AcousticFlow
 
     torch.manual_seed(0)
     f = AcousticFlow(get_flow_config(preset, latent_dim=1024, codebook_size=16384)).eval()
@@ -125,7 +125,7 @@ def measure_acoustic(model: str, device, repeats: int, seconds: float = 10.0, pr
                      warmup: int = 1) -> dict:
     """The model folder's acoustic stage (NAR: one pass per layer; flow: ``steps`` steps) on random first-layer
     tokens, LM states and prompt codes; the codec decode is not included."""
-    from flow.infer import load_acoustic_stage
+    from dualtts.flow.infer import load_acoustic_stage
 
     torch.manual_seed(0)
     st = load_acoustic_stage(str(Path(model) / "flow"), device)
@@ -138,7 +138,7 @@ def measure_acoustic(model: str, device, repeats: int, seconds: float = 10.0, pr
         codes[:, 0] = tokens
         fn, kind = (lambda: st.sample(codes, P, cond=cond)), "nar"
     else:
-        from codec.tokenizer import load_tokenizer
+        from dualtts.codec.tokenizer import load_tokenizer
 
         sem = load_tokenizer(f"dualcodec:{Path(model) / 'codec'}", device).embed(tokens[:, None])
         prompt = torch.randn_like(sem)
@@ -169,12 +169,12 @@ def measure_e2e(model: str | None, sentences: int, device, repeats: int, steps: 
 def published_random(sizes: str, device) -> "PublishedSynthesizer":
     """The published DualCodec TTS pipeline with random weights (speed only): AR, NAR and codec (its w2v-BERT 2.0
     too) at the published sizes (``"published"``) or tiny ones with the real vocabularies (``"tiny"``)."""
-    from codec.config import PRESETS, DualCodecConfig
-    from codec.model import DualCodec
+    from dualtts.codec.config import PRESETS, DualCodecConfig
+    from dualtts.codec.model import DualCodec
     from dualtts.published import load_text_frontend
     from dualtts.synthesizer import PublishedSynthesizer
-    from flow.valle_nar import ReferenceNAR, get_reference_nar_config
-    from lm.reference_ar import ReferenceAR, get_reference_ar_config
+    from dualtts.flow.valle_nar import ReferenceNAR, get_reference_nar_config
+    from dualtts.lm.reference_ar import ReferenceAR, get_reference_ar_config
 
     torch.manual_seed(0)
     tiny = sizes == "tiny"
@@ -234,7 +234,7 @@ def run(parts, model: str | None, threads: int, device, out_dir, quick: bool = F
     (:mod:`dualtts.bench_report`)."""
     import json
 
-    from data.atomic import write_text_atomic
+    from dualtts.data.atomic import write_text_atomic
     from dualtts.synthesizer import DEFAULT_MODEL
 
     S, device, out = QUICK if quick else FULL, torch.device(device), Path(out_dir)
@@ -256,7 +256,7 @@ def run(parts, model: str | None, threads: int, device, out_dir, quick: bool = F
         return r
 
     if "codec" in parts:
-        from codec.config import get_config
+        from dualtts.codec.config import get_config
 
         ours = {f"dualcodec_{r:g}hz": f"dualcodec:{ck}" if (ck / "model.safetensors").is_file() else preset
                 for r, (ck, preset) in OUR_CODECS.items()}

@@ -50,7 +50,7 @@ def _plots(res: dict, out: Path) -> list[str]:
 
 def write_report(res: dict, out: Path) -> None:
     """``RESULTS.md`` (machine, versions, date, one table per part, the ratios) and the PNG plots."""
-    from data.atomic import write_text_atomic
+    from dualtts.data.atomic import write_text_atomic
 
     s, r = res["setup"], res["ratios"]
     fork = f" (a fork: peak RSS its own plus the {s['parent_rss_MB']:g} MB the parent held)" if s["process"] == "fork" else ""

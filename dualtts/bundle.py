@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from data.atomic import write_text_atomic
+from dualtts.data.atomic import write_text_atomic
 
 KEEP_FP32 = ("mean", "std", "latent_")  # normalization statistics
 PARTS = ("codec", "lm", "flow")
@@ -41,8 +41,8 @@ def write_model_folder(out: str | os.PathLike, codec: str | os.PathLike, lm: str
     ``tuned_decoder``: a codec checkpoint of ``dualtts train decoder``, whose decoder goes into ``flow/`` (TTS decodes
     with it; ``codec/`` keeps its own). ``info``: extra ``bundle.json`` fields; ``check(tmp_folder)``: more,
     computed on the assembled folder before it is renamed. Returns the ``bundle.json`` contents."""
-    from data.audio import load_audio, save_audio
-    from data.checkpoint import read_config
+    from dualtts.data.audio import load_audio, save_audio
+    from dualtts.data.checkpoint import read_config
 
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -51,7 +51,7 @@ def write_model_folder(out: str | os.PathLike, codec: str | os.PathLike, lm: str
     parts = dict(zip(PARTS, (codec, lm, flow))) | ({"reader": reader} if reader is not None else {})
     sizes = {name: to_fp16(Path(src), tmp / name) for name, src in parts.items()}
     if tuned_decoder is not None:
-        from flow.decoder_train import write_tuned_decoder
+        from dualtts.flow.decoder_train import write_tuned_decoder
 
         sizes["flow/decoder"] = write_tuned_decoder(tuned_decoder, tmp / "flow")
     wav, sr = load_audio(prompt_wav, int(read_config(codec).get("sample_rate", 24000)))

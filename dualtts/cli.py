@@ -21,10 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from data.audio import AudioError
-from data.checkpoint import resolve_device
-from data.manifest import ManifestError
-from data.text import TextError
+from dualtts.data.audio import AudioError
+from dualtts.data.checkpoint import resolve_device
+from dualtts.data.manifest import ManifestError
+from dualtts.data.text import TextError
 from dualtts.commands import MODULES
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from data.atomic import write_text_atomic
-from data.manifest import read_manifest
+from dualtts.data.atomic import write_text_atomic
+from dualtts.data.manifest import read_manifest
 from dualtts.metrics.asr import normalize
 
 ALL_METRICS = ("wer", "nll", "sim", "dnsmos", "pesq", "stoi", "mel")
@@ -44,7 +44,7 @@ def load_references(ref: str | Path) -> list[dict]:
 
 def speaker_groups(ref: str | Path) -> dict[str, str]:
     """speaker -> engine from a corpus' SPEAKERS.tsv (empty if there is none)."""
-    from data.corpus_maker import read_speakers_table
+    from dualtts.data.corpus_maker import read_speakers_table
 
     ref = Path(ref)
     table = (ref if ref.is_dir() else ref.parent) / "SPEAKERS.tsv"

@@ -25,11 +25,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from data.atomic import write_text_atomic
-from data.audio import AudioError, load_audio
-from data.checkpoint import read_config, resolve_device
-from data.manifest import Utterance, read_manifest, write_manifest
-from data.text import Phonemizer, SymbolTable, TextError, check_text
+from dualtts.data.atomic import write_text_atomic
+from dualtts.data.audio import AudioError, load_audio
+from dualtts.data.checkpoint import read_config, resolve_device
+from dualtts.data.manifest import Utterance, read_manifest, write_manifest
+from dualtts.data.text import Phonemizer, SymbolTable, TextError, check_text
 from dualtts.synthesizer import DEFAULT_MODEL
 
 AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3")
@@ -163,7 +163,7 @@ def _latest(out_dir: Path) -> tuple[int, Path | None]:
 
 def _train(i: int, what: str, task_cls, cfg, out_dir: Path, steps: int) -> Path:
     """Train to ``steps`` (continuing from the latest checkpoint) unless done; the last checkpoint's folder."""
-    from training.loop import Trainer
+    from dualtts.training.loop import Trainer
 
     step, ckpt = _latest(out_dir)
     if step >= steps:
@@ -175,7 +175,7 @@ def _train(i: int, what: str, task_cls, cfg, out_dir: Path, steps: int) -> Path:
 
 
 def _train_config(out_dir: Path, steps: int, lr: float, device):
-    from training.loop import TrainConfig
+    from dualtts.training.loop import TrainConfig
 
     return TrainConfig(out_dir=str(out_dir), max_steps=steps, lr=lr, betas=(0.9, 0.98), weight_decay=0.01,
                        warmup_steps=min(50, max(1, steps // 10)), log_every=1, val_every=max(10, steps // 4),
@@ -194,12 +194,12 @@ def finetune(data: str | Path, out: str | Path, base: str | Path | None = None, 
              language: str = "en-us") -> dict:
     """Fine-tune ``base`` (a model folder with codec/ lm/ flow/) on ``data``; writes ``out/model``. ``steps``: LM
     steps (and the acoustic stage's unless ``flow_steps``). Returns a summary."""
-    from codec.tokenizer import load_tokenizer
-    from codec.extract import extract_tokens
+    from dualtts.codec.tokenizer import load_tokenizer
+    from dualtts.codec.extract import extract_tokens
     from dualtts.bundle import write_model_folder
     from dualtts.zeroshot import lm_states
-    from lm.model import SemanticLM
-    from lm.train import LMTask, LMTrainConfig
+    from dualtts.lm.model import SemanticLM
+    from dualtts.lm.train import LMTask, LMTrainConfig
 
     base, out, device = Path(base or DEFAULT_MODEL).resolve(), Path(out).resolve(), resolve_device(device)
     for part in ("codec", "lm", "flow"):
@@ -277,11 +277,11 @@ def finetune(data: str | Path, out: str | Path, base: str | Path | None = None, 
     common = dict(init=str(base / "flow"), train_manifest=str(tk / "train.jsonl"), val_manifest=str(tk / "dev.jsonl"),
                   lm_states=states, batch_size=batch_size, train=_train_config(out / "flow", flow_steps, lr, device))
     if flow_cfg_file.get("stage") == "nar":
-        from flow.nar_train import NARTask as task, NARTrainConfig
+        from dualtts.flow.nar_train import NARTask as task, NARTrainConfig
 
         fcfg, sub = NARTrainConfig(**common), "nar"
     else:
-        from flow.train import FlowTask as task, FlowTrainConfig
+        from dualtts.flow.train import FlowTask as task, FlowTrainConfig
 
         fcfg, sub = FlowTrainConfig(tokenizer=f"dualcodec:{base / 'codec'}", val_utterances=0, **common), "flow"
     flow_ckpt = _train(5, "flow", task, fcfg, out / "flow", flow_steps) / sub

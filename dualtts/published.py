@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from data.published import TTS_REPO
-from flow.valle_nar import NAR_FILE
-from lm.reference_ar import AR_FILE
+from dualtts.data.published import TTS_REPO
+from dualtts.flow.valle_nar import NAR_FILE
+from dualtts.lm.reference_ar import AR_FILE
 
 CODEC = "amphion/dualcodec:12hz"
 NO_VOICE = ("no prompt given, and the published DualCodec TTS has no default voice: give a few seconds of the voice "
@@ -56,8 +56,8 @@ def published_language(language: str) -> str:
 def codec_of(path: str | os.PathLike, tokenizer: str | None = None) -> str:
     """The tokenizer spec of a published model: ``tokenizer``, else a local folder's ``codec/`` checkpoint or the
     official 12.5 Hz codec files beside the TTS files, else the hub's ``amphion/dualcodec:12hz``."""
-    from codec.reference import STATS_FILE, VARIANTS
-    from codec.tokenizer import tokenizer_spec
+    from dualtts.codec.reference import STATS_FILE, VARIANTS
+    from dualtts.codec.tokenizer import tokenizer_spec
 
     if tokenizer:
         return tokenizer_spec(tokenizer)
@@ -73,7 +73,7 @@ def codec_of(path: str | os.PathLike, tokenizer: str | None = None) -> str:
 def load_text_frontend(source: str):
     """A :class:`lm.whisper_text.WhisperText`: ``source`` (a hub id, folder or ``packaged``); a hub id that cannot
     be had (offline, not cached) falls back to the packaged copy, said on stderr. Loaded once per process."""
-    from lm.whisper_text import PACKAGED, WhisperText
+    from dualtts.lm.whisper_text import PACKAGED, WhisperText
 
     try:
         return WhisperText.load(source)
@@ -103,11 +103,11 @@ def load_published(path: str | os.PathLike = TTS_REPO, *, tokenizer: str | None 
     """The parts of :class:`dualtts.synthesizer.PublishedSynthesizer` (``lm``, ``flow``, ``tokenizer``, ``language``,
     ``device``) from the hub repo or a local folder (see the module doc); ``text_frontend``: the Whisper tokenizer
     source (default: the AR config's, ``openai/whisper-large-v3``, falling back to the packaged copy)."""
-    from codec.tokenizer import load_tokenizer
-    from data.checkpoint import resolve_device
-    from flow.valle_nar import ReferenceNAR
-    from lm.model import quantize_for_cpu
-    from lm.reference_ar import ReferenceAR
+    from dualtts.codec.tokenizer import load_tokenizer
+    from dualtts.data.checkpoint import resolve_device
+    from dualtts.flow.valle_nar import ReferenceNAR
+    from dualtts.lm.model import quantize_for_cpu
+    from dualtts.lm.reference_ar import ReferenceAR
 
     language = published_language(language)  # before any download
     if quantize not in ("none", "fp32", "bf16", "int8", None):

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from data.audio import load_audio
-from data.checkpoint import resolve_device
-from data.text import Phonemizer, TextError, check_text, normalize_text
+from dualtts.data.audio import load_audio
+from dualtts.data.checkpoint import resolve_device
+from dualtts.data.text import Phonemizer, TextError, check_text, normalize_text
 
 
 def split_sentences(text: str, max_chars: int = 200) -> list[str]:
@@ -76,10 +76,10 @@ class Synthesizer:
         model. Or the parts by ``lm``/``flow``/``tokenizer`` (+ ``reader``).
         ``"amphion/dualcodec-tts"`` or a folder of its two files: the published model (``tokenizer``: its codec,
         default ``amphion/dualcodec:12hz``; :mod:`dualtts.published`)."""
-        from codec.tokenizer import load_tokenizer, tokenizer_spec
-        from lm.model import quantize_for_cpu
-        from flow.infer import attach_tuned_decoder, load_acoustic_stage
-        from lm.model import SemanticLM
+        from dualtts.codec.tokenizer import load_tokenizer, tokenizer_spec
+        from dualtts.lm.model import quantize_for_cpu
+        from dualtts.flow.infer import attach_tuned_decoder, load_acoustic_stage
+        from dualtts.lm.model import SemanticLM
 
         from dualtts.published import is_published, load_published
 
@@ -113,7 +113,7 @@ class Synthesizer:
         tok = load_tokenizer(tokenizer_spec(tokenizer), device)
         reader_model = None
         if reader is not None:
-            from lm.reader import TokenReader
+            from dualtts.lm.reader import TokenReader
 
             reader_model = TokenReader.from_pretrained(reader, device)
         stage = load_acoustic_stage(flow, device)
@@ -165,7 +165,7 @@ class Synthesizer:
         """One sentence's first-layer tokens [F] from the LM (prompt + target text, the prompt's codes [Q, Fp];
         the best of ``candidates`` samples by the token reader), and the LM states the flow reads (None if it
         reads none)."""
-        from lm.rerank import generate_best_of
+        from dualtts.lm.rerank import generate_best_of
 
         ph = torch.tensor(prompt_ph + self.symbols.encode(" ") + target)
         tokens = generate_best_of(self.lm, self.reader, [ph], [codes[0]], [target], candidates=candidates, seed=seed,
@@ -198,7 +198,7 @@ class Synthesizer:
             raise TextError("text", "nothing to say: the text is empty")
         targets = [self._phonemes(x, f"text sentence {i + 1}") for i, x in enumerate(sentences)]  # all errors up front
         codes, prompt_ph, _ = self._prompt(prompt, prompt_text, max_prompt_seconds)
-        from flow.infer import fill_utterance
+        from dualtts.flow.infer import fill_utterance
 
         sr, n_fade, total = self.tokenizer.sample_rate, int(fade_s * self.tokenizer.sample_rate), 0
         for i, target in enumerate(targets):

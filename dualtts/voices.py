@@ -12,8 +12,8 @@ from dataclasses import replace
 import numpy as np
 from tqdm import tqdm
 
-from data.corpus_maker import Voice, synthesize
-from data.corpus_maker.sentences import harvard_sentences
+from dualtts.data.corpus_maker import Voice, synthesize
+from dualtts.data.corpus_maker.sentences import harvard_sentences
 
 PROBES = 5
 

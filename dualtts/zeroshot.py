@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from data.manifest import Utterance, load_codes, read_manifest
+from dualtts.data.manifest import Utterance, load_codes, read_manifest
 
 
 def zero_shot_pairs(manifest: str | Path, per_speaker: int | None = None) -> list[tuple[Utterance, Utterance]]:
@@ -41,12 +41,12 @@ def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, p
                 batch_size: int = 8, seed: int = 0, reader=None, candidates: int = 1, **sampling) -> dict:
     """Generate every pair's target tokens and write them decoded semantic-only (the best of ``candidates``
     samples by the token ``reader``, :mod:`lm.rerank`). Returns a summary."""
-    from lm.rerank import generate_best_of
+    from dualtts.lm.rerank import generate_best_of
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pairs = zero_shot_pairs(manifest, per_speaker)
-    from data.audio import save_audio
+    from dualtts.data.audio import save_audio
 
     lengths, gen_s = [], 0.0
     for i in tqdm(range(0, len(pairs), batch_size), desc="lm-generate", unit="batch", file=sys.stderr, disable=None):
@@ -84,7 +84,7 @@ def lm_generate(lm, tokenizer, symbols, manifest: str | Path, out: str | Path, p
 def lm_states(lm, symbols, manifest: str | Path, out: str | Path, batch_size: int = 32) -> dict:
     """Teacher-forced LM states of every utterance of a token manifest (its phonemes and first-layer
     tokens) -> ``OUT/<id>.npy [F, H]`` float16, the content condition of a flow trained with ``lm_states``."""
-    from data.atomic import atomic_path
+    from dualtts.data.atomic import atomic_path
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -117,8 +117,8 @@ def flow_generate(flow, tokenizer, manifest: str | Path, out: str | Path, per_sp
     (``tokens_dir/<id>.npy`` of :func:`lm_generate`) — and the first ``prompt_seconds`` of the prompt
     utterance (all layers); write ``OUT/<id>.wav``. ``lm``: the semantic LM whose states condition the
     flow (flows with ``cond_dim``)."""
-    from data.audio import save_audio
-    from flow.infer import fill_utterance
+    from dualtts.data.audio import save_audio
+    from dualtts.flow.infer import fill_utterance
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

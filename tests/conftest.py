@@ -49,7 +49,7 @@ def speech_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """A LibriTTS-shaped corpus: 5 espeak-ng voices x 3 utterances, 1 held out."""
-    from data.corpus_maker import CorpusSpec, make_corpus
+    from dualtts.data.corpus_maker import CorpusSpec, make_corpus
 
     out = tmp_path_factory.mktemp("corpus")
     make_corpus(CorpusSpec(out=out, speakers=5, utterances=3, engines=["espeak-ng"], holdout=1, seed=0, jobs=2),
@@ -65,8 +65,8 @@ def write_wav(path: Path, wav: np.ndarray, sr: int, subtype: str = "PCM_16") -> 
 @pytest.fixture(scope="session")
 def manifests(tiny_corpus, tmp_path_factory) -> Path:
     """train/dev/test.jsonl + symbols.json of the tiny corpus (dualtts prepare)."""
-    from data.corpora import read_libritts
-    from data.prepare import prepare_manifests
+    from dualtts.data.corpora import read_libritts
+    from dualtts.data.prepare import prepare_manifests
 
     out = tmp_path_factory.mktemp("manifests")
     prepare_manifests(read_libritts(tiny_corpus), out, corpus_root=tiny_corpus)
@@ -78,8 +78,8 @@ def tiny_codec(tmp_path_factory) -> Path:
     """A random-weight TINY_CODEC checkpoint folder (25 Hz, 1 + 3 layers)."""
     import torch
 
-    from codec.config import DualCodecConfig
-    from codec.model import DualCodec
+    from dualtts.codec.config import DualCodecConfig
+    from dualtts.codec.model import DualCodec
 
     torch.manual_seed(0)
     return DualCodec(DualCodecConfig.from_dict(TINY_CODEC)).save_pretrained(tmp_path_factory.mktemp("codec") / "tiny")
@@ -88,8 +88,8 @@ def tiny_codec(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def token_manifests(manifests, tiny_codec, tmp_path_factory) -> Path:
     """``<split>/manifest.jsonl`` + codes of the tiny corpus under ``tiny_codec`` (dualtts extract-tokens)."""
-    from codec.extract import extract_tokens
-    from codec.model import DualCodec
+    from dualtts.codec.extract import extract_tokens
+    from dualtts.codec.model import DualCodec
 
     out = tmp_path_factory.mktemp("tokens")
     codec = DualCodec.from_pretrained(tiny_codec)
@@ -106,7 +106,7 @@ def assert_resume_is_exact(load_config, task_cls, make_yaml) -> None:
     import torch
     from safetensors.torch import load_file
 
-    from training.loop import Trainer
+    from dualtts.training.loop import Trainer
 
     full = load_config(make_yaml("full"))
     Trainer(full.train, task_cls(full)).fit(resume=False)

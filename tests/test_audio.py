@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from data.audio import AudioError, load_audio, loudness_normalize, rms_dbfs, save_audio, validate
+from dualtts.data.audio import AudioError, load_audio, loudness_normalize, rms_dbfs, save_audio, validate
 from tests.conftest import write_wav
 
 

@@ -11,9 +11,9 @@ import yaml
 from torch.utils.data import DataLoader, Dataset
 
 from conftest import TINY_CODEC
-from data.audio import load_audio
-from data.manifest import ManifestError, Utterance, load_codes, read_codes, read_manifest, write_manifest
-from data.robust import BadDataError, BadFileLog, SkipUnreadable
+from dualtts.data.audio import load_audio
+from dualtts.data.manifest import ManifestError, Utterance, load_codes, read_codes, read_manifest, write_manifest
+from dualtts.data.robust import BadDataError, BadFileLog, SkipUnreadable
 
 
 class _Files(Dataset):
@@ -93,9 +93,9 @@ def _manifest_with_bad(manifests: Path, tmp_path: Path, good: int, bad: int) -> 
 
 
 def test_codec_training_skips_a_corrupt_file_and_resumes_exactly(manifests, tmp_path, capsys):
-    from codec.train import CodecTask, load_train_config
+    from dualtts.codec.train import CodecTask, load_train_config
     from dualtts.cli import main
-    from training.loop import Trainer
+    from dualtts.training.loop import Trainer
 
     manifest, broken = _manifest_with_bad(manifests, tmp_path, good=5, bad=1)  # 1 of 6 (17%); 3 steps x 2 see them all
     cfg = _codec_config(tmp_path, manifest, tmp_path / "full", teacher_cache=str(tmp_path / "teacher"))

@@ -7,10 +7,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from codec.config import PRESETS, DualCodecConfig, random_teacher_like
-from codec.model import DualCodec
-from codec.ssl import SSLConfig
-from codec.tokenizer import EncodecTokenizer, MimiTokenizer, Tokenizer, load_tokenizer
+from dualtts.codec.config import PRESETS, DualCodecConfig, random_teacher_like
+from dualtts.codec.model import DualCodec
+from dualtts.codec.ssl import SSLConfig
+from dualtts.codec.tokenizer import EncodecTokenizer, MimiTokenizer, Tokenizer, load_tokenizer
 from dualtts.cli import main
 
 
@@ -102,7 +102,7 @@ def test_training_forward_has_all_losses_and_gradients():
 
 
 def test_quantizer_dropout_and_bypass():
-    from codec.quantizer import ResidualVQ
+    from dualtts.codec.quantizer import ResidualVQ
 
     torch.manual_seed(0)
     rvq = ResidualVQ(16, 4, 32, bypass=1.0).train()
@@ -114,7 +114,7 @@ def test_quantizer_dropout_and_bypass():
 
 
 def test_dead_codes_are_restarted():
-    from codec.quantizer import FactorizedVQ
+    from dualtts.codec.quantizer import FactorizedVQ
 
     torch.manual_seed(0)
     vq = FactorizedVQ(8, 16, code_dim=4, dead_after=2).train()
@@ -222,8 +222,8 @@ def test_ablation_modes(mode):
 
 
 def test_extract_tokens_batched_resumable_and_skipping(codec, tmp_path, tiny_corpus, capsys):
-    from data.corpora import read_libritts
-    from data.manifest import read_manifest, write_manifest
+    from dualtts.data.corpora import read_libritts
+    from dualtts.data.manifest import read_manifest, write_manifest
 
     codec.save_pretrained(tmp_path / "ckpt")
     utts = read_libritts(tiny_corpus)[:5]
@@ -240,7 +240,7 @@ def test_extract_tokens_batched_resumable_and_skipping(codec, tmp_path, tiny_cor
     rows = read_manifest(tmp_path / "tok/manifest.jsonl")
     u = rows[0]
     codes = np.load(tmp_path / "tok" / u.extra["codes"])
-    wav, _ = __import__("data.audio", fromlist=["x"]).load_audio(u.audio, 24000)
+    wav, _ = __import__("dualtts.data.audio", fromlist=["x"]).load_audio(u.audio, 24000)
     single = codec.encode(torch.from_numpy(wav)[None, None])[0].numpy()
     assert codes.dtype == np.int16 and np.array_equal(codes, single)  # batched == one by one
     mtime = (tmp_path / "tok" / u.extra["codes"]).stat().st_mtime_ns
@@ -253,7 +253,7 @@ def test_the_committed_mini_checkpoints_reconstruct_speech(speech_dir, name):
     """recipes/mini/checkpoints: tiny-12hz by recipes/mini/codec.sh, tiny-12hz-3h (the TTS run's) by codec_tts.sh."""
     from pathlib import Path
 
-    from data.audio import load_audio
+    from dualtts.data.audio import load_audio
     from dualtts import metrics as M
 
     codec = DualCodec.from_pretrained(Path(__file__).resolve().parents[1] / "recipes/mini/checkpoints" / name)
@@ -270,7 +270,7 @@ def test_the_committed_mini_checkpoints_reconstruct_speech(speech_dir, name):
 @pytest.mark.parametrize("make", [_mimi, _encodec], ids=["mimi", "encodec"])
 def test_flow_stage_runs_on_the_adapters(make):
     """The flow stage needs only the contract: any codebook sizes, latent width and frame rate."""
-    from flow import AcousticFlow, fill_utterance, get_flow_config, split_latent
+    from dualtts.flow import AcousticFlow, fill_utterance, get_flow_config, split_latent
 
     tok = make().eval()
     codes = tok.encode(_wav(1, 24000))
@@ -285,7 +285,7 @@ def test_flow_stage_runs_on_the_adapters(make):
 def test_the_shipped_default_model_speaks_a_sentence_of_plausible_length(speech_dir):
     """recipes/mini/checkpoints/dualtts-mini (recipes/mini/speak.sh): loads with no argument, says a sentence in its
     default voice at a speaking rate a person could have, and its codec reconstructs speech it never heard."""
-    from data.audio import load_audio
+    from dualtts.data.audio import load_audio
     from dualtts import Synthesizer
     from dualtts import metrics as M
 

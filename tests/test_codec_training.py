@@ -6,8 +6,8 @@ import pytest
 import torch
 import yaml
 
-from codec.train import CodecTask, load_train_config
-from training.loop import Trainer
+from dualtts.codec.train import CodecTask, load_train_config
+from dualtts.training.loop import Trainer
 
 from conftest import TINY_CODEC as TINY_MODEL
 from conftest import accelerate_launch
@@ -103,9 +103,9 @@ def test_bf16_mixed_precision_steps_run_with_the_gan(manifests, tmp_path, fresh_
 
 def test_warm_start_copies_every_same_shaped_tensor(tiny_codec, capsys):
     """A 12.5 Hz codec from a 25 Hz checkpoint: all but the frame-size layers are copied, and said so."""
-    from codec.config import DualCodecConfig
-    from codec.model import DualCodec
-    from codec.train import warm_start
+    from dualtts.codec.config import DualCodecConfig
+    from dualtts.codec.model import DualCodec
+    from dualtts.codec.train import warm_start
 
     src = DualCodec.from_pretrained(tiny_codec)
     torch.manual_seed(1)

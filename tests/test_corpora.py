@@ -6,11 +6,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from data.audio import AudioError
-from data.corpora import download_libritts, read_csv_folder, read_hf_dataset, read_libritts
-from data.manifest import ManifestError, Utterance, read_manifest, split_by_speaker, write_manifest
-from data.prepare import prepare_manifests
-from data.sampler import BucketBatchSampler, pad_batch
+from dualtts.data.audio import AudioError
+from dualtts.data.corpora import download_libritts, read_csv_folder, read_hf_dataset, read_libritts
+from dualtts.data.manifest import ManifestError, Utterance, read_manifest, split_by_speaker, write_manifest
+from dualtts.data.prepare import prepare_manifests
+from dualtts.data.sampler import BucketBatchSampler, pad_batch
 from tests.conftest import espeak
 
 
@@ -118,8 +118,8 @@ def test_speaker_disjoint_splits_keep_groups_together():
 
 
 def test_prepare_manifests_on_the_offline_corpus(tiny_corpus, tmp_path):
-    from data.corpus_maker import read_speakers_table
-    from data.text import SymbolTable
+    from dualtts.data.corpus_maker import read_speakers_table
+    from dualtts.data.text import SymbolTable
 
     sizes = prepare_manifests(read_libritts(tiny_corpus), tmp_path, corpus_root=tiny_corpus)
     held = {r["speaker"] for r in read_speakers_table(tiny_corpus / "SPEAKERS.tsv") if r["heldout"] == "1"}

@@ -3,9 +3,9 @@ import os
 import pytest
 import soundfile as sf
 
-from data.corpora import read_libritts
-from data.corpus_maker import CATALOG, CorpusSpec, make_corpus, read_speakers_table
-from data.corpus_maker.maker import pick_heldout, pick_voices
+from dualtts.data.corpora import read_libritts
+from dualtts.data.corpus_maker import CATALOG, CorpusSpec, make_corpus, read_speakers_table
+from dualtts.data.corpus_maker.maker import pick_heldout, pick_voices
 from dualtts.cli import main
 
 
@@ -66,9 +66,9 @@ def test_cli_make_corpus(tmp_path, capsys):
 def test_grammar_sentences_and_held_out_sentences():
     from pathlib import Path
 
-    from data.corpus_maker.maker import assign_sentences
-    from data.corpus_maker.sentences import generated_sentences, harvard_sentences
-    from data.text import normalize_text
+    from dualtts.data.corpus_maker.maker import assign_sentences
+    from dualtts.data.corpus_maker.sentences import generated_sentences, harvard_sentences
+    from dualtts.data.text import normalize_text
 
     gen = generated_sentences(3000, seed=0)
     assert len(set(gen)) == 3000 and gen == generated_sentences(3000, seed=0) and gen != generated_sentences(3000, seed=1)
@@ -87,8 +87,8 @@ def test_grammar_sentences_and_held_out_sentences():
 
 
 def test_varied_text_adds_word_sentences_over_a_wider_vocabulary():
-    from data.corpus_maker.sentences import generated_sentences, sentence_pool, word_sentences
-    from data.text import normalize_text
+    from dualtts.data.corpus_maker.sentences import generated_sentences, sentence_pool, word_sentences
+    from dualtts.data.text import normalize_text
 
     words = word_sentences(2000, seed=0)
     assert len(set(words)) == 2000 and words == word_sentences(2000, seed=0) and words != word_sentences(2000, seed=1)

@@ -9,9 +9,9 @@ import yaml
 from safetensors.torch import load_file
 
 from conftest import assert_resume_is_exact
-from flow.decoder_train import DecoderTask, load_decoder_train_config
-from flow.nar import AcousticNAR, get_nar_config
-from training.loop import Trainer
+from dualtts.flow.decoder_train import DecoderTask, load_decoder_train_config
+from dualtts.flow.nar import AcousticNAR, get_nar_config
+from dualtts.training.loop import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +87,9 @@ def test_resume_is_exact(tmp_path, token_manifests, tiny_codec, tiny_nar):
 def test_the_tuned_decoder_ships_in_the_stage_folder_and_loads_over_the_codecs(tmp_path, token_manifests, tiny_codec, tiny_nar):
     import shutil
 
-    from codec.tokenizer import load_tokenizer
-    from flow.decoder_train import write_tuned_decoder
-    from flow.infer import attach_tuned_decoder, load_acoustic_stage
+    from dualtts.codec.tokenizer import load_tokenizer
+    from dualtts.flow.decoder_train import write_tuned_decoder
+    from dualtts.flow.infer import attach_tuned_decoder, load_acoustic_stage
 
     cfg = load_decoder_train_config(_yaml(tmp_path, token_manifests, tiny_codec, tiny_nar, max_steps=2, save_every=2))
     Trainer(cfg.train, DecoderTask(cfg)).fit(resume=False)
@@ -120,9 +120,9 @@ def test_state_adapter_trains_the_lm_states_projection_and_the_nar_ships_it(tmp_
     loss), is saved with the NAR (decoder_cond), and fill_utterance adds it to what the decoder reads."""
     import numpy as np
 
-    from codec.tokenizer import load_tokenizer
-    from data.manifest import read_codes
-    from flow.infer import fill_utterance
+    from dualtts.codec.tokenizer import load_tokenizer
+    from dualtts.data.manifest import read_codes
+    from dualtts.flow.infer import fill_utterance
 
     torch.manual_seed(0)
     nar_dir = AcousticNAR(get_nar_config("tiny", codebook_size=64, acoustic_codebook_size=32, num_quantizers=4, frame_rate=25.0,

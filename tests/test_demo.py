@@ -30,7 +30,7 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 
 def _kbps(layers: int) -> str:
     """The bitrate the codec page should show for the shipped codec at ``layers`` layers."""
-    from codec.config import get_config
+    from dualtts.codec.config import get_config
 
     cfg = get_config(str(MODEL / "codec"))
     return f"{cfg.frame_rate * sum(math.log2(s) for s in cfg.codebook_sizes[:layers]) / 1000:.3f} kbit/s"
@@ -46,14 +46,14 @@ def _user_error(fn, *args) -> str:
 
 @pytest.fixture(scope="module")
 def engine():
-    from demo.engine import DemoEngine
+    from dualtts.demo.engine import DemoEngine
 
     return DemoEngine(str(MODEL), device="cpu")
 
 
 def test_handlers_speak_reconstruct_and_refuse_bad_input(engine, tmp_path):
-    from data.audio import load_audio
-    from demo.app import build_app, codec_handler, tts_handler
+    from dualtts.data.audio import load_audio
+    from dualtts.demo.app import build_app, codec_handler, tts_handler
 
     app = build_app(engine)
     assert isinstance(app, gr.Blocks) and not engine.loaded, "the model loads on the first request, not before"
@@ -118,7 +118,7 @@ def _fetch_audio(href: str) -> tuple[np.ndarray, int]:
 def test_browser_session(server, browser):
     from selenium.webdriver.common.by import By
 
-    from data.audio import load_audio
+    from dualtts.data.audio import load_audio
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -10,7 +10,7 @@ import pytest
 from dualtts.cli import main
 from dualtts.finetune import build_utterances, fit_phonemes, read_rows
 from dualtts.synthesizer import DEFAULT_MODEL
-from data.text import SymbolTable, TextError
+from dualtts.data.text import SymbolTable, TextError
 from tests.conftest import espeak, write_wav
 
 TEXTS = ["The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue background.",

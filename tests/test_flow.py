@@ -8,11 +8,11 @@ import torch
 import yaml
 from conftest import assert_resume_is_exact
 
-from flow.config import get_flow_config
-from flow.infer import fill_utterance, split_latent
-from flow.model import AcousticFlow
-from flow.sampler import time_grid
-from flow.train import flow_matching_loss
+from dualtts.flow.config import get_flow_config
+from dualtts.flow.infer import fill_utterance, split_latent
+from dualtts.flow.model import AcousticFlow
+from dualtts.flow.sampler import time_grid
+from dualtts.flow.train import flow_matching_loss
 
 D, S = 16, 24
 
@@ -122,8 +122,8 @@ def _train_yaml(tmp_path, token_manifests, tiny_codec, out, **train):
 
 
 def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, token_manifests, tiny_codec):
-    from flow.train import FlowTask, load_flow_train_config
-    from training.loop import Trainer
+    from dualtts.flow.train import FlowTask, load_flow_train_config
+    from dualtts.training.loop import Trainer
 
     cfg = load_flow_train_config(_train_yaml(tmp_path, token_manifests, tiny_codec, tmp_path / "fixed", max_steps=100))
     task = FlowTask(cfg)
@@ -159,7 +159,7 @@ def test_cli_train_validate_and_generate(tmp_path, token_manifests, tiny_codec, 
 
 
 def test_fill_utterance_with_a_prompt(tiny_codec):
-    from codec.model import DualCodec
+    from dualtts.codec.model import DualCodec
 
     codec = DualCodec.from_pretrained(tiny_codec)
     f = AcousticFlow(get_flow_config("tiny", latent_dim=32, codebook_size=64, hidden_size=32, num_layers=1, num_heads=2)).eval()
@@ -173,11 +173,11 @@ def test_fill_utterance_with_a_prompt(tiny_codec):
 def test_synthesize_cli_end_to_end_and_bad_prompt(tmp_path, tiny_codec, manifests, speech_dir, capsys):
     """Text + prompt wav -> wav through LM, flow and codec (tiny random models): a file of whole frames, or one error line."""
     from conftest import TEXT_A
-    from data.text import SymbolTable
+    from dualtts.data.text import SymbolTable
     from dualtts.cli import main
     from dualtts.synthesizer import split_sentences
-    from lm.config import get_lm_config
-    from lm.model import SemanticLM
+    from dualtts.lm.config import get_lm_config
+    from dualtts.lm.model import SemanticLM
 
     sym = SymbolTable.load(manifests / "symbols.json")
     torch.manual_seed(0)
@@ -202,9 +202,9 @@ def _model_folder(root, tiny_codec, manifests, cond_dim: int = 0, speech_dir=Non
     import shutil
 
     from conftest import TEXT_A
-    from data.text import SymbolTable
-    from lm.config import get_lm_config
-    from lm.model import SemanticLM
+    from dualtts.data.text import SymbolTable
+    from dualtts.lm.config import get_lm_config
+    from dualtts.lm.model import SemanticLM
 
     sym = SymbolTable.load(manifests / "symbols.json")
     torch.manual_seed(0)
@@ -288,10 +288,10 @@ def test_lm_states_condition_the_flow():
 
 def test_cli_lm_states_train_and_generate_with_a_conditioned_flow(tmp_path, token_manifests, manifests, tiny_codec, capsys):
     """dualtts lm-states -> a flow trained on them (cond_dim from the states) -> flow-generate needs and uses --lm."""
-    from data.text import SymbolTable
+    from dualtts.data.text import SymbolTable
     from dualtts.cli import main
-    from lm.config import get_lm_config
-    from lm.model import SemanticLM
+    from dualtts.lm.config import get_lm_config
+    from dualtts.lm.model import SemanticLM
 
     sym = SymbolTable.load(manifests / "symbols.json")
     torch.manual_seed(0)

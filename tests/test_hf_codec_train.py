@@ -6,10 +6,10 @@ import pytest
 import torch
 import yaml
 
-from codec.hf_train import PRESETS, TrainableHFCodec, hf_spec
-from codec.losses import MultiScaleMelLoss
-from codec.tokenizer import EncodecTokenizer, MimiTokenizer, load_tokenizer
-from data.audio import load_audio
+from dualtts.codec.hf_train import PRESETS, TrainableHFCodec, hf_spec
+from dualtts.codec.losses import MultiScaleMelLoss
+from dualtts.codec.tokenizer import EncodecTokenizer, MimiTokenizer, load_tokenizer
+from dualtts.data.audio import load_audio
 
 KINDS = ["mimi", "encodec"]
 FRAME_RATES = {"mimi": 12.5, "encodec": 75.0}
@@ -114,7 +114,7 @@ def test_training_lowers_mel_and_saves_a_tokenizer_folder(kind, speech, tmp_path
 
 
 def _manifest(speech_dir, tmp_path):
-    from data.manifest import Utterance, write_manifest
+    from dualtts.data.manifest import Utterance, write_manifest
 
     utts = [Utterance(id=p.stem, audio=str(p), duration=2.0, speaker=p.stem.split("_")[0], text="x") for p in sorted(speech_dir.glob("*.wav"))]
     return write_manifest(tmp_path / "train.jsonl", utts)
@@ -148,7 +148,7 @@ def test_dualtts_train_codec_with_a_mimi(speech_dir, tmp_path, capsys):
 @pytest.mark.parametrize("kind", KINDS)
 def test_resume_is_exact(kind, speech_dir, tmp_path):
     """The EMA codebooks are part of the training checkpoint: an interrupted run resumes bit-identically."""
-    from codec.train import CodecTask, load_train_config
+    from dualtts.codec.train import CodecTask, load_train_config
     from conftest import assert_resume_is_exact
 
     manifest = _manifest(speech_dir, tmp_path)
@@ -162,7 +162,7 @@ def test_resume_is_exact(kind, speech_dir, tmp_path):
 
 
 def test_tokenizer_spec_picks_encodec_bandwidth_and_mimi_codebooks(tmp_path):
-    from codec.tokenizer import load_tokenizer, tokenizer_spec
+    from dualtts.codec.tokenizer import load_tokenizer, tokenizer_spec
 
     enc = TrainableHFCodec.from_spec("hf:encodec-tiny").save_pretrained(tmp_path / "encodec")
     assert len(load_tokenizer(f"encodec:{enc}").codebook_sizes) == 8  # the largest bandwidth, 6 kbps

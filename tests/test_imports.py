@@ -7,9 +7,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # the intended direction: a package may import only from its own layer's package or lower layers
+# Everything installs under one name, ``dualtts``: its sub-packages are the layers, and the modules directly under
+# ``dualtts`` (Synthesizer, the CLI, evaluation) are the public-face layer.
+SUBPACKAGES = ("data", "training", "codec", "lm", "flow", "demo")
 LAYERS = {"data": 0, "training": 1, "codec": 2, "lm": 3, "flow": 3, "dualtts": 4, "demo": 5, "recipes": 5}
 # the one allowed upward edge: the CLI's `dualtts demo` launches the web app (a lazy import inside the command)
-ENTRY_POINTS = {("dualtts.commands.demo", "demo.app")}
+ENTRY_POINTS = {("dualtts.commands.demo", "dualtts.demo.app")}
+
+
+def _layer(mod: str) -> str:
+    """'dualtts.codec.model' -> 'codec'; 'dualtts.synthesizer' -> 'dualtts'; 'recipes.mini.x' -> 'recipes'."""
+    parts = mod.split(".")
+    if parts[0] == "dualtts" and len(parts) > 1 and parts[1] in SUBPACKAGES:
+        return parts[1]
+    return parts[0]
 
 
 def _module_name(path: Path) -> str:
@@ -19,7 +30,7 @@ def _module_name(path: Path) -> str:
 
 def _graph() -> dict[str, set[str]]:
     """module -> project modules it imports (anywhere in the file, lazy imports included)."""
-    files = {_module_name(p): p for pkg in LAYERS for p in (ROOT / pkg).rglob("*.py") if ".venv" not in p.parts}
+    files = {_module_name(p): p for pkg in ("dualtts", "recipes") for p in (ROOT / pkg).rglob("*.py") if ".venv" not in p.parts}
     graph = defaultdict(set)
     for mod, path in files.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -37,9 +48,9 @@ def _graph() -> dict[str, set[str]]:
 def test_dependencies_point_one_way_and_lm_flow_stay_apart():
     bad = []
     for mod, deps in _graph().items():
-        a = mod.split(".")[0]
+        a = _layer(mod)
         for d in deps:
-            b = d.split(".")[0]
+            b = _layer(d)
             if (mod, d) in ENTRY_POINTS:
                 continue
             if LAYERS[b] > LAYERS[a] or (a != b and {a, b} == {"lm", "flow"}):
@@ -71,16 +82,16 @@ def test_no_import_cycles():
 
 
 def test_inference_imports_no_training_code(tmp_path):
-    """`from dualtts import Synthesizer` and `from codec import DualCodec`, even loading models, leave the
+    """`from dualtts import Synthesizer` and `from dualtts.codec import DualCodec`, even loading models, leave the
     training loop and every training task unimported, and nothing of ours imports accelerate (transformers'
     own model code, ``transformers/integrations/accelerate.py``, imports it when it is installed)."""
     code = (
         "import sys\n"
         "from dualtts import Synthesizer\n"
-        "from codec import DualCodec\n"
+        "from dualtts.codec import DualCodec\n"
         "tts = Synthesizer.from_pretrained()\n"
         "bad = [m for m in ('training', 'training.loop', 'training.config', 'codec.train', 'lm.train', 'flow.train',\n"
-        "                   'flow.nar_train', 'lm.reader_train') if m in sys.modules]\n"
+        "                   'flow.nar_train', 'lm.reader_train') if 'dualtts.' + m in sys.modules]\n"
         "print(bad)\n"
         "sys.exit(1 if bad else 0)\n"
     )
@@ -96,8 +107,8 @@ def test_loading_runs_no_code_from_checkpoints_or_configs(tmp_path, tiny_codec):
 
     import pytest
 
-    from codec.model import DualCodec
-    from data.checkpoint import read_config
+    from dualtts.codec.model import DualCodec
+    from dualtts.data.checkpoint import read_config
 
     marker = tmp_path / "ran"
 

@@ -34,7 +34,7 @@ def tree(tmp_path_factory) -> Path:
 
 
 def test_layout_libritts(tree):
-    from data.corpus_maker import read_speakers_table
+    from dualtts.data.corpus_maker import read_speakers_table
 
     rows = read_speakers_table(tree / "LibriTTS" / "SPEAKERS.tsv")
     assert sorted(r["subset"] for r in rows) == ["dev-clean", "test-clean"] + ["train-clean-100"] * 3
@@ -100,11 +100,11 @@ def test_download_skips_subsets_already_there(tmp_path, capsys):
 
 @pytest.mark.parametrize("rate", ["12hz", "25hz", "tiny"])
 def test_configs_load(rate):
-    from codec.train import load_train_config, model_config
-    from flow.nar import get_nar_config
-    from flow.nar_train import load_nar_train_config
-    from lm.config import get_lm_config
-    from lm.train import load_lm_train_config
+    from dualtts.codec.train import load_train_config, model_config
+    from dualtts.flow.nar import get_nar_config
+    from dualtts.flow.nar_train import load_nar_train_config
+    from dualtts.lm.config import get_lm_config
+    from dualtts.lm.train import load_lm_train_config
 
     conf = ROOT / "recipes" / "libritts" / "conf" / rate
     for f in sorted(conf.glob("codec*.yaml")):

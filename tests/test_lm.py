@@ -9,8 +9,8 @@ import torch
 import yaml
 from conftest import assert_resume_is_exact
 
-from lm.config import get_lm_config
-from lm.model import IGNORE, SemanticLM, collate, training_sequence
+from dualtts.lm.config import get_lm_config
+from dualtts.lm.model import IGNORE, SemanticLM, collate, training_sequence
 
 CFG = dict(num_phonemes=20, codebook_size=32, hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128)
 
@@ -105,7 +105,7 @@ def test_batched_generation_equals_one_by_one():
 
 
 def test_save_load_round_trip(tmp_path, manifests):
-    from data.text import SymbolTable
+    from dualtts.data.text import SymbolTable
 
     sym = SymbolTable.load(manifests / "symbols.json")
     m = _model(num_phonemes=len(sym))
@@ -131,8 +131,8 @@ def _train_yaml(tmp_path, token_manifests, manifests, out, **train):
 
 
 def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, token_manifests, manifests):
-    from lm.train import LMTask, load_lm_train_config
-    from training.loop import Trainer
+    from dualtts.lm.train import LMTask, load_lm_train_config
+    from dualtts.training.loop import Trainer
 
     cfg = load_lm_train_config(_train_yaml(tmp_path, token_manifests, manifests, tmp_path / "fixed", max_steps=100))
     task = LMTask(cfg)
@@ -167,8 +167,8 @@ def test_cli_train_validate_and_generate(tmp_path, token_manifests, manifests, t
 
 
 def test_best_checkpoint_is_kept(tmp_path, token_manifests, manifests):
-    from lm.train import LMTask, load_lm_train_config
-    from training.loop import Trainer
+    from dualtts.lm.train import LMTask, load_lm_train_config
+    from dualtts.training.loop import Trainer
 
     cfg = load_lm_train_config(_train_yaml(tmp_path, token_manifests, manifests, tmp_path / "best", max_steps=6, val_every=2,
                                            save_every=0, best_metric="loss", keep_checkpoints=1))
@@ -182,7 +182,7 @@ def test_best_checkpoint_is_kept(tmp_path, token_manifests, manifests):
 
 
 def test_int8_and_bf16_weights_generate_and_stay_close():
-    from lm.model import quantize_for_cpu
+    from dualtts.lm.model import quantize_for_cpu
 
     m, _ = _overfit(_model(), _items(4))
     ph, tok = _items(4)[0]
@@ -240,8 +240,8 @@ def test_min_prompt_rate_holds_eos_until_the_prompts_speaking_rate():
 def test_nan_loss_steps_are_skipped_counted_and_repeated_ones_stop_training(tmp_path, token_manifests, manifests):
     """A NaN loss (injected into the real LM task on chosen steps) leaves the weights alone and is counted; too many
     in a row stop training with one clear message."""
-    from lm.train import LMTask, load_lm_train_config
-    from training.loop import Trainer
+    from dualtts.lm.train import LMTask, load_lm_train_config
+    from dualtts.training.loop import Trainer
 
     class Poisoned(LMTask):
         bad_steps: set = set()
@@ -276,8 +276,8 @@ def test_kill9_mid_run_then_resume_continues_the_same_curve(tmp_path, token_mani
 
 
 def test_text_dropout_is_seeded_by_epoch_and_index(tmp_path, token_manifests, manifests):
-    from data.text import SymbolTable
-    from lm.train import TextDropout, TokenDataset
+    from dualtts.data.text import SymbolTable
+    from dualtts.lm.train import TextDropout, TokenDataset
 
     base = TokenDataset(token_manifests / "train" / "manifest.jsonl", SymbolTable.load(manifests / "symbols.json"))
     drops = lambda seed, epoch: [len(TextDropout(base, 0.5, seed, epoch)[i][0]) == 0 for i in range(len(base))]

@@ -3,13 +3,13 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from codec.chunked import decode_chunked, encode_chunked
-from codec.model import DualCodec
+from dualtts.codec.chunked import decode_chunked, encode_chunked
+from dualtts.codec.model import DualCodec
 
 
 def _long_speech(speech_dir, seconds: float, sr: int = 24000) -> np.ndarray:
     """espeak sentences repeated with short pauses up to ``seconds`` at the codec's rate."""
-    from data.audio import load_audio
+    from dualtts.data.audio import load_audio
 
     clips = [load_audio(speech_dir / f"{v}.wav", sr)[0] for v in ("male_a", "female_b", "female_a", "male_b")]
     out, i = [], 0

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from data.audio import load_audio
+from dualtts.data.audio import load_audio
 from dualtts import metrics as M
 from dualtts.cli import main
 
@@ -13,7 +13,7 @@ from tests.conftest import TEXT_A, TEXT_B
 
 @pytest.fixture(scope="module")
 def noisy(speech_dir, tmp_path_factory):
-    from data.audio import save_audio
+    from dualtts.data.audio import save_audio
 
     wav, sr = load_audio(speech_dir / "male_a.wav", 24000)
     rng = np.random.default_rng(0)
@@ -67,7 +67,7 @@ def test_transcript_nll_ranks_where_wer_saturates(speech_dir, noisy, tmp_path):
 
 
 def test_wer_whisper_base_from_the_packages(speech_dir):
-    from data.packaged_models import BASE_SIZE, resolve_model
+    from dualtts.data.packaged_models import BASE_SIZE, resolve_model
     from pathlib import Path
 
     folder = Path(resolve_model("base"))
@@ -97,7 +97,7 @@ def test_evaluate_cli_on_a_corpus_against_itself(tiny_corpus, tmp_path, capsys):
 
 def test_evaluate_against_another_speaker_lowers_similarity(tiny_corpus, tmp_path):
     """Hypotheses = the same ids spoken by a different voice: SIM and PESQ drop."""
-    from data.corpus_maker import read_speakers_table
+    from dualtts.data.corpus_maker import read_speakers_table
     from dualtts.evaluate import evaluate
     import shutil
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 import yaml
 
-from flow.infer import fill_utterance, load_acoustic_stage
-from flow.nar import AcousticNAR, get_nar_config
+from dualtts.flow.infer import fill_utterance, load_acoustic_stage
+from dualtts.flow.nar import AcousticNAR, get_nar_config
 
 Q, S, A = 4, 24, 16
 
@@ -66,7 +66,7 @@ def test_learns_a_mapping_and_sampling_fills_the_target_frames():
 
 
 def test_fill_utterance_and_checkpoint_round_trip(tmp_path, tiny_codec):
-    from codec.model import DualCodec
+    from dualtts.codec.model import DualCodec
 
     codec = DualCodec.from_pretrained(tiny_codec)
     m = AcousticNAR(get_nar_config("tiny", codebook_size=64, acoustic_codebook_size=32, num_quantizers=4, hidden_size=32,
@@ -83,7 +83,7 @@ def test_fill_utterance_and_checkpoint_round_trip(tmp_path, tiny_codec):
 
 
 def test_adapting_to_a_prompt_lowers_its_loss_and_leaves_the_model_as_it_was(tiny_codec):
-    from codec.model import DualCodec
+    from dualtts.codec.model import DualCodec
 
     m = _nar().eval()
     before = {k: v.clone() for k, v in m.state_dict().items()}
@@ -106,7 +106,7 @@ def test_adapting_to_a_prompt_lowers_its_loss_and_leaves_the_model_as_it_was(tin
 def test_soft_decoding_is_the_expected_code_vector(tiny_codec):
     """One-hot distributions decode exactly as their codes; a 50/50 mixture of two codes lands halfway between
     their decoded vectors; a NAR with ``decode: soft`` fills an utterance through it."""
-    from codec.model import DualCodec
+    from dualtts.codec.model import DualCodec
 
     codec = DualCodec.from_pretrained(tiny_codec)
     K = codec.codebook_sizes[1]
@@ -159,7 +159,7 @@ def test_cli_train_and_generate(tmp_path, token_manifests, tiny_codec, capsys):
 
 
 def test_init_from_a_nar_of_another_lm_width_keeps_all_but_the_states_projection(tmp_path, capsys):
-    from flow.nar_train import _init_from
+    from dualtts.flow.nar_train import _init_from
 
     old = _nar(cond_dim=8)
     old.save_pretrained(tmp_path / "old")

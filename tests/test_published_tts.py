@@ -18,8 +18,8 @@ from dualtts import Synthesizer
 from dualtts.cli import main
 from dualtts.published import NO_VOICE
 from dualtts.synthesizer import PublishedSynthesizer
-from flow.valle_nar import NAR_FILE, ReferenceNAR, get_reference_nar_config
-from lm.reference_ar import AR_FILE, ReferenceAR, get_reference_ar_config
+from dualtts.flow.valle_nar import NAR_FILE, ReferenceNAR, get_reference_nar_config
+from dualtts.lm.reference_ar import AR_FILE, ReferenceAR, get_reference_ar_config
 
 # the real Whisper vocabulary (the text frontend's ids), small codebooks shared by AR, NAR and codec
 AR_CFG = get_reference_ar_config("tiny", text_vocab_size=51866, codebook_size=64, max_length=100)
@@ -32,8 +32,8 @@ TEXT = "The birch canoe slid on the smooth planks. Glue the sheet to the dark bl
 def model(tmp_path_factory):
     from safetensors.torch import save_file
 
-    from codec.config import PRESETS, DualCodecConfig
-    from codec.model import DualCodec
+    from dualtts.codec.config import PRESETS, DualCodecConfig
+    from dualtts.codec.model import DualCodec
 
     folder = tmp_path_factory.mktemp("published")
     torch.manual_seed(0)

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from data.manifest import tokenizer_info
-from data.text import SymbolTable
-from lm.config import get_lm_config
-from lm.model import SemanticLM
-from lm.reader import TokenReader, get_reader_config, phoneme_error_rate
-from lm.rerank import generate_best_of
+from dualtts.data.manifest import tokenizer_info
+from dualtts.data.text import SymbolTable
+from dualtts.lm.config import get_lm_config
+from dualtts.lm.model import SemanticLM
+from dualtts.lm.reader import TokenReader, get_reader_config, phoneme_error_rate
+from dualtts.lm.rerank import generate_best_of
 
 P, S = 12, 40  # phonemes (ids 0..3 are specials, 4 is a word boundary), codebook
 

@@ -21,10 +21,10 @@ import pytest
 import torch
 from torch import nn
 
-from codec.config import PRESETS, DualCodecConfig
-from codec.model import DualCodec
-from codec.modules import SincResampler
-from codec.reference import VARIANTS, convert_reference_state, reference_key
+from dualtts.codec.config import PRESETS, DualCodecConfig
+from dualtts.codec.model import DualCodec
+from dualtts.codec.modules import SincResampler
+from dualtts.codec.reference import VARIANTS, convert_reference_state, reference_key
 
 # the official model configs (the package's conf/model/*.yaml), and small widths of the same layouts for the
 # parity run: real strides, codebook counts, causal ConvNeXt, pooling and SSL width (1024, hard-coded there)
@@ -285,7 +285,7 @@ def test_cli_encode_decode_with_the_official_layout(ref, tmp_path, monkeypatch, 
     import numpy as np
     import soundfile as sf
 
-    import codec.reference as reference
+    import dualtts.codec.reference as reference
     from dualtts.cli import main
 
     folder = tmp_path / "official"

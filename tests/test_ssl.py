@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from codec.ssl import SSLConfig, SSLFrontEnd
-from data.audio import load_audio
+from dualtts.codec.ssl import SSLConfig, SSLFrontEnd
+from dualtts.data.audio import load_audio
 
 
 def _dtw_cosine(a: np.ndarray, b: np.ndarray) -> float:

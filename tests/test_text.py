@@ -1,6 +1,6 @@
 import pytest
 
-from data.text import Phonemizer, PhonemeBPE, SymbolTable, TextError, normalize_text
+from dualtts.data.text import Phonemizer, PhonemeBPE, SymbolTable, TextError, normalize_text
 
 
 def test_normalize_text():
@@ -59,7 +59,7 @@ def test_symbol_table_round_trip_and_unknown_symbols(tmp_path):
 
 
 def test_phoneme_bpe_round_trip(tmp_path):
-    from data.corpus_maker.sentences import harvard_sentences
+    from dualtts.data.corpus_maker.sentences import harvard_sentences
 
     strings = Phonemizer("en-us").batch(harvard_sentences()[:150])
     bpe = PhonemeBPE.train(strings, vocab_size=200)

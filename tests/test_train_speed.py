@@ -5,9 +5,9 @@ import pytest
 import torch
 import yaml
 
-from codec.train import CodecTask, load_train_config
-from training.config import apply_overrides, parse_value
-from training.loop import TrainConfig, Trainer
+from dualtts.codec.train import CodecTask, load_train_config
+from dualtts.training.config import apply_overrides, parse_value
+from dualtts.training.loop import TrainConfig, Trainer
 
 from conftest import TINY_CODEC
 
@@ -23,7 +23,7 @@ def fresh_accelerate_state():
 
 
 def test_overrides_are_read_as_the_field_type():
-    from codec.train import CodecTrainConfig
+    from dualtts.codec.train import CodecTrainConfig
 
     d = apply_overrides({}, ["train.mixed_precision=no", "train.lr=1e-4", "train.max_steps=3", "init=null", "gan=off",
                              "train.best_metric=yes", "train.betas=[0.9, 0.99]", "loss.mel=2"], schema=CodecTrainConfig)
@@ -64,8 +64,8 @@ def test_codec_bf16_steps_restart_dead_codes_and_keep_fp32_state(manifests, tmp_
 
 
 def test_lm_and_flow_take_a_bf16_step(tmp_path, token_manifests, manifests, tiny_codec, fresh_accelerate_state):
-    from flow.train import FlowTask, load_flow_train_config
-    from lm.train import LMTask, load_lm_train_config
+    from dualtts.flow.train import FlowTask, load_flow_train_config
+    from dualtts.lm.train import LMTask, load_lm_train_config
     from test_flow import _train_yaml as flow_yaml
     from test_lm import _train_yaml as lm_yaml
 
@@ -87,9 +87,9 @@ def test_lm_and_flow_take_a_bf16_step(tmp_path, token_manifests, manifests, tiny
 
 
 def test_teacher_cache_is_computed_once_and_matches_the_teacher(manifests, tmp_path):
-    from codec.feature_cache import TeacherCache
-    from data.audio import load_audio, resample
-    from data.manifest import read_manifest
+    from dualtts.codec.feature_cache import TeacherCache
+    from dualtts.data.audio import load_audio, resample
+    from dualtts.data.manifest import read_manifest
 
     cfg = load_train_config(_codec_yaml(tmp_path, manifests, "cache", gan=False, teacher_cache=str(tmp_path / "tc")))
     task = CodecTask(cfg)
@@ -117,7 +117,7 @@ def test_teacher_cache_is_computed_once_and_matches_the_teacher(manifests, tmp_p
 
 
 def test_compile_option_trains_and_falls_back_to_eager(manifests, tmp_path, monkeypatch, capsys):
-    from lm.train import LMTask  # noqa: F401  (imports stay light: the codec stage is what we compile)
+    from dualtts.lm.train import LMTask  # noqa: F401  (imports stay light: the codec stage is what we compile)
 
     orig = torch.nn.Module.compile
 

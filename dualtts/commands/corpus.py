@@ -7,12 +7,12 @@ import os
 import sys
 from pathlib import Path
 
-from data.corpora import download_libritts, read_csv_folder, read_hf_dataset, read_libritts
-from data.corpora.libritts import LIBRITTS_R_URL, LIBRITTS_URL, SUBSETS
-from data.corpus_maker import available_voices, CorpusSpec, engine_available, ENGINES, make_corpus
-from data.corpus_maker.engines import INSTALL_HINT
-from data.prepare import prepare_manifests
-from data.text import Phonemizer
+from dualtts.data.corpora import download_libritts, read_csv_folder, read_hf_dataset, read_libritts
+from dualtts.data.corpora.libritts import LIBRITTS_R_URL, LIBRITTS_URL, SUBSETS
+from dualtts.data.corpus_maker import available_voices, CorpusSpec, engine_available, ENGINES, make_corpus
+from dualtts.data.corpus_maker.engines import INSTALL_HINT
+from dualtts.data.prepare import prepare_manifests
+from dualtts.data.text import Phonemizer
 from dualtts.commands.common import csv_list
 
 
@@ -54,7 +54,7 @@ def cmd_make_corpus(a) -> int:
         spec.voices = voices
         report = [{k: v for k, v in r.items() if k != "embedding"} for r in rows]
         Path(a.out).mkdir(parents=True, exist_ok=True)
-        from data.atomic import write_text_atomic
+        from dualtts.data.atomic import write_text_atomic
 
         write_text_atomic(Path(a.out) / "voice_screen.json", json.dumps(report, indent=1))
     summary = make_corpus(spec)

@@ -14,7 +14,7 @@ def cmd_demo(a) -> int:
     except ImportError:
         raise SystemExit("error: the demo needs gradio: pip install gradio (or bash scripts/install.sh --demo)") from None
     # demo/ is the layer above dualtts: this command is its entry point, the one upward import tests/test_imports.py allows
-    from demo.app import launch
+    from dualtts.demo.app import launch
     print(f"DualTTS demo on http://{a.host}:{a.port} (Ctrl-C to stop); the model loads on the first request")
     launch(model=a.model, device=a.device, host=a.host, port=a.port, share=a.share, max_queue=a.max_queue)
     return 0

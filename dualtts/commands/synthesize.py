@@ -10,15 +10,15 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-from data.audio import save_audio
-from data.manifest import read_jsonl
+from dualtts.data.audio import save_audio
+from dualtts.data.manifest import read_jsonl
 from dualtts.commands.common import add_device, add_tokenizer, open_tokenizer
 from dualtts.published import NO_VOICE, is_published, published_language
 from dualtts.synthesizer import Synthesizer
 from dualtts.zeroshot import flow_generate, lm_generate, lm_states
-from lm.model import quantize_for_cpu
-from flow.infer import attach_tuned_decoder, load_acoustic_stage
-from lm.model import SemanticLM
+from dualtts.lm.model import quantize_for_cpu
+from dualtts.flow.infer import attach_tuned_decoder, load_acoustic_stage
+from dualtts.lm.model import SemanticLM
 
 
 def _lm(path: str, device: str):
@@ -43,7 +43,7 @@ def cmd_lm_generate(a) -> int:
     sampling = _sampling(a)
     reader = None
     if a.reader:
-        from lm.reader import TokenReader
+        from dualtts.lm.reader import TokenReader
 
         reader = TokenReader.from_pretrained(a.reader, device)
     elif a.candidates > 1:

@@ -4,16 +4,16 @@ from __future__ import annotations
 import importlib
 import json
 
-from training.loop import Trainer
+from dualtts.training.loop import Trainer
 
 
 # stage -> (module, task class, config loader)
-STAGES = {"codec": ("codec.train", "CodecTask", "load_train_config"),
-          "lm": ("lm.train", "LMTask", "load_lm_train_config"),
-          "flow": ("flow.train", "FlowTask", "load_flow_train_config"),
-          "nar": ("flow.nar_train", "NARTask", "load_nar_train_config"),
-          "reader": ("lm.reader_train", "ReaderTask", "load_reader_train_config"),
-          "decoder": ("flow.decoder_train", "DecoderTask", "load_decoder_train_config")}
+STAGES = {"codec": ("dualtts.codec.train", "CodecTask", "load_train_config"),
+          "lm": ("dualtts.lm.train", "LMTask", "load_lm_train_config"),
+          "flow": ("dualtts.flow.train", "FlowTask", "load_flow_train_config"),
+          "nar": ("dualtts.flow.nar_train", "NARTask", "load_nar_train_config"),
+          "reader": ("dualtts.lm.reader_train", "ReaderTask", "load_reader_train_config"),
+          "decoder": ("dualtts.flow.decoder_train", "DecoderTask", "load_decoder_train_config")}
 
 
 def cmd_train(a) -> int:

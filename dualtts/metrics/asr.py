@@ -12,7 +12,7 @@ import os
 import threading
 from typing import Sequence
 
-from data.packaged_models import resolve_model
+from dualtts.data.packaged_models import resolve_model
 from dualtts.metrics.common import DEFAULT_SR, AudioLike, Score, check_pairs, to_16k
 
 _lock = threading.Lock()

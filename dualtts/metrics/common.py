@@ -7,7 +7,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from data.audio import load_audio, resample
+from dualtts.data.audio import load_audio, resample
 
 AudioLike = Union[str, os.PathLike, np.ndarray]
 DEFAULT_SR = 24000

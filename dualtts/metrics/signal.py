@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from data.features import mel_l1, pesq_wb, stoi16
+from dualtts.data.features import mel_l1, pesq_wb, stoi16
 from dualtts.metrics.common import DEFAULT_SR, AudioLike, Score, check_pairs, to_16k
 
 PESQ_MAX = 4.644  # wideband PESQ of a signal against itself

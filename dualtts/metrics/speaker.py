@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from data.features import speaker_embedding
+from dualtts.data.features import speaker_embedding
 from dualtts.metrics.common import DEFAULT_SR, AudioLike, Score, check_pairs, to_16k
 
 embed = speaker_embedding  # unit-norm GE2E embedding of a 16 kHz clip (data.features)

@@ -27,8 +27,8 @@ def _wav(batch: int, seconds: float, sr: int = 24000) -> torch.Tensor:
 
 
 def _dualcodec(preset: str):
-    from codec.config import PRESETS, random_teacher_like
-    from codec.model import DualCodec
+    from dualtts.codec.config import PRESETS, random_teacher_like
+    from dualtts.codec.model import DualCodec
 
     cfg = PRESETS[preset]()
     cfg.ssl = random_teacher_like(cfg)  # the SSL model is measured on its own
@@ -51,7 +51,7 @@ def measure_dualcodec(preset: str, batch: int, seconds: float, repeats: int) -> 
 
 
 def measure_ssl(kind: str, batch: int, seconds: float, repeats: int) -> dict:
-    from codec.ssl import SSLConfig, SSLFrontEnd
+    from dualtts.codec.ssl import SSLConfig, SSLFrontEnd
 
     if kind == "w2v-bert-2.0-l17":
         from transformers import Wav2Vec2BertConfig
@@ -114,7 +114,7 @@ def main() -> None:
                   "weights": "random (speed only)", "note": "DualCodec encode excludes the SSL front end (see ssl)"},
         "codecs": rows, "ssl": ssl_rows,
     }
-    from data.atomic import write_text_atomic
+    from dualtts.data.atomic import write_text_atomic
 
     write_text_atomic(a.json, json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k.startswith("ratio")}))

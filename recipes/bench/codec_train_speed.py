@@ -11,10 +11,10 @@ import time
 
 import torch
 
-from codec.discriminators import Discriminator
-from codec.losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
-from codec.model import DualCodec
-from codec.train import model_config
+from dualtts.codec.discriminators import Discriminator
+from dualtts.codec.losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
+from dualtts.codec.model import DualCodec
+from dualtts.codec.train import model_config
 
 
 def steps_per_second(preset: str, gan: bool, steps: int, threads: int) -> float:
@@ -58,7 +58,7 @@ def main() -> None:
                "gan_steps_per_s": round(steps_per_second(p, True, max(2, a.steps // 3), a.threads), 3)}
            for p in ("tiny-12hz", "tiny-12hz-dac")}
     res["setup"] = {"batch": "8 x 0.96 s", "threads": a.threads, "teacher": "Whisper base (ct2)", "disc_channels": 8}
-    from data.atomic import write_text_atomic
+    from dualtts.data.atomic import write_text_atomic
 
     write_text_atomic(a.json, json.dumps(res, indent=1))
     print(json.dumps(res))

@@ -55,7 +55,7 @@ def main() -> None:
               "setup": {**machine(a.threads), "speech_seconds": SECONDS, "prompt_seconds": PROMPT_SECONDS, "frame_rate": FRAME_RATE,
                         "solver": "euler", "cfg": "on (2 rows per utterance)", "weights": "random (speed only)"},
               "runs": rows}
-    from data.atomic import write_text_atomic
+    from dualtts.data.atomic import write_text_atomic
 
     write_text_atomic(a.json, json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k.startswith("rtf")}))

@@ -35,9 +35,9 @@ def quality(lm_path: str, manifest: str) -> dict:
     """Validation loss / accuracy of a trained LM with each kind of weights, and greedy agreement with fp32."""
     from torch.utils.data import DataLoader
 
-    from lm.model import quantize_for_cpu
-    from lm.model import SemanticLM, collate
-    from lm.train import TokenDataset
+    from dualtts.lm.model import quantize_for_cpu
+    from dualtts.lm.model import SemanticLM, collate
+    from dualtts.lm.train import TokenDataset
 
     base = SemanticLM.from_pretrained(lm_path)
     ds = TokenDataset(manifest, base.symbols())
@@ -94,7 +94,7 @@ def main() -> None:
               "target_tokens_per_s_batch1": 50, "setup": {**machine(a.threads), "new_tokens": NEW, "prompt_phonemes": PHONEMES,
                                                           "prompt_tokens": PROMPT, "preset": "base", "weights": "random (speed only)"},
               "runs": rows, "quality": q}
-    from data.atomic import write_text_atomic
+    from dualtts.data.atomic import write_text_atomic
 
     write_text_atomic(a.json, json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k.startswith("tokens")}))

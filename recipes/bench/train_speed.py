@@ -38,16 +38,16 @@ LOSS_KEY = {"codec": "mel", "lm": "loss", "flow": "loss"}
 
 def _task(stage: str, overrides: list[str]):
     if stage == "codec":
-        from codec.train import CodecTask, load_train_config
+        from dualtts.codec.train import CodecTask, load_train_config
 
         cfg = load_train_config(str(ROOT / "recipes/mini/codec.yaml"), overrides)
         return cfg, CodecTask(cfg)
     if stage == "lm":
-        from lm.train import LMTask, load_lm_train_config
+        from dualtts.lm.train import LMTask, load_lm_train_config
 
         cfg = load_lm_train_config(str(ROOT / "recipes/mini/lm.yaml"), overrides)
         return cfg, LMTask(cfg)
-    from flow.train import FlowTask, load_flow_train_config
+    from dualtts.flow.train import FlowTask, load_flow_train_config
 
     cfg = load_flow_train_config(str(ROOT / "recipes/mini/flow.yaml"), overrides)
     return cfg, FlowTask(cfg)
@@ -55,7 +55,7 @@ def _task(stage: str, overrides: list[str]):
 
 def measure(stage: str, overrides: list[str], steps: int, profile: bool) -> dict:
     """Train ``steps`` steps; steps/s excludes the first step (compilation), loss = mean of the last quarter."""
-    from training.loop import Trainer
+    from dualtts.training.loop import Trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.monotonic()
@@ -78,7 +78,7 @@ def measure(stage: str, overrides: list[str], steps: int, profile: bool) -> dict
 def _profile(trainer, task, top: int = 12) -> list[dict]:
     from torch.profiler import ProfilerActivity, profile
 
-    from training.loop import _to
+    from dualtts.training.loop import _to
 
     batch = next(iter(task.train_loader(0, 0)))
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -106,7 +106,7 @@ def main() -> None:
     common = {"codec": [f"train_manifest={a.codec_manifest}", "val_manifest=null", "gan=false", "init=null"],
               "lm": [f"train_manifest={a.tokens}", "val_manifest=null", f"symbols={a.symbols}"],
               "flow": [f"train_manifest={a.tokens}", "val_manifest=null", f"tokenizer=dualcodec:{a.tokenizer}"]}
-    from training.loop import fast_bf16_cpu
+    from dualtts.training.loop import fast_bf16_cpu
 
     native_bf16 = torch.cuda.is_available() or fast_bf16_cpu()
     res: dict = {"setup": {**machine(a.threads), "steps": a.steps, "native_bf16": native_bf16,
@@ -143,7 +143,7 @@ def main() -> None:
                                 4, True)
             rows["best"]["profile"] = prof.get("profile", prof)
         res[stage] = rows
-    from data.atomic import write_text_atomic
+    from dualtts.data.atomic import write_text_atomic
 
     write_text_atomic(a.json, json.dumps(res, indent=1))
     print(json.dumps({s: res[s].get("best") and {k: v for k, v in res[s]["best"].items() if k != "profile"}

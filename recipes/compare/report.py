@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from data.atomic import write_text_atomic  # noqa: E402
+from dualtts.data.atomic import write_text_atomic  # noqa: E402
 from dualtts.bench_timing import machine  # noqa: E402
 from dualtts.evaluate import bootstrap_ci, paired_bootstrap  # noqa: E402
 

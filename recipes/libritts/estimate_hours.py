@@ -55,11 +55,11 @@ def conf(rate: str, stage: str) -> dict:
 
 def codec_parts(rate: str) -> dict:
     """Per training step (config batch and crop) and per second of audio for encoding."""
-    from codec.config import get_config
-    from codec.discriminators import Discriminator
-    from codec.losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
-    from codec.model import DualCodec
-    from codec.ssl import SSLConfig
+    from dualtts.codec.config import get_config
+    from dualtts.codec.discriminators import Discriminator
+    from dualtts.codec.losses import MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
+    from dualtts.codec.model import DualCodec
+    from dualtts.codec.ssl import SSLConfig
 
     c = conf(rate, "codec")
     cfg = get_config(c["model"])
@@ -111,8 +111,8 @@ def teacher_parts() -> dict:
 
 
 def lm_parts(rate: str, fr: float) -> dict:
-    from lm.config import get_lm_config
-    from lm.model import SemanticLM
+    from dualtts.lm.config import get_lm_config
+    from dualtts.lm.model import SemanticLM
 
     c = conf(rate, "lm")
     cfg = get_lm_config(c["model"], defaults={"num_phonemes": 128, "codebook_size": 16384, "frame_rate": fr})
@@ -134,7 +134,7 @@ def lm_parts(rate: str, fr: float) -> dict:
 
 
 def nar_parts(rate: str, fr: float, q: int, acoustic: int, cond: int) -> dict:
-    from flow.nar import AcousticNAR, get_nar_config
+    from dualtts.flow.nar import AcousticNAR, get_nar_config
 
     c = conf(rate, "nar")
     cfg = get_nar_config(c["model"], defaults=dict(codebook_size=16384, acoustic_codebook_size=acoustic, num_quantizers=q,

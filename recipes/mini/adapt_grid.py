@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import numpy as np, torch
-from flow.infer import load_acoustic_stage
-from lm.model import SemanticLM
+from dualtts.flow.infer import load_acoustic_stage
+from dualtts.lm.model import SemanticLM
 from dualtts.zeroshot import zero_shot_pairs, pair_states
-from data.manifest import load_codes
+from dualtts.data.manifest import load_codes
 B = 'recipes/mini/checkpoints/dualtts-mini'
 man, per = sys.argv[1], int(sys.argv[2])
 nar = load_acoustic_stage(B + '/flow'); lm = SemanticLM.from_pretrained(B + '/lm'); sym = lm.symbols()

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from data.manifest import read_manifest  # noqa: E402
+from dualtts.data.manifest import read_manifest  # noqa: E402
 from dualtts.bundle import write_model_folder  # noqa: E402  (to_fp16, the folder layout: shared with dualtts finetune)
 
 # CMU ARCTIC voices (free licence, BSD-style) behind RHVoice and flite, in order of preference
@@ -27,7 +27,7 @@ PROMPT_VOICES = ("rhvoice:clb", "rhvoice:slt", "flite:slt", "rhvoice:bdl")
 def pick_prompt(manifest: str, corpus_speakers: Path | None) -> tuple:
     """A 3-6 s training utterance of the first available freely licensed voice (a Harvard sentence where there is
     one: natural prosody, unlike the corpus's free-order word sentences)."""
-    from data.corpus_maker.sentences import harvard_sentences
+    from dualtts.data.corpus_maker.sentences import harvard_sentences
 
     harvard = set(harvard_sentences())
     utts = sorted(read_manifest(manifest), key=lambda u: (u.text not in harvard, u.id))
@@ -56,8 +56,8 @@ def weights_dtype(folder: Path) -> torch.dtype:
 
 def codec_fp16_error(fp32: Path, fp16: Path, wav_path: str) -> float:
     """Decoded-audio SNR (dB) of the fp16 codec against the fp32 one on the prompt."""
-    from codec.model import DualCodec
-    from data.audio import load_audio
+    from dualtts.codec.model import DualCodec
+    from dualtts.data.audio import load_audio
 
     a, b = DualCodec.from_pretrained(fp32), DualCodec.from_pretrained(fp16)
     wav, _ = load_audio(wav_path, a.sample_rate)
@@ -98,8 +98,8 @@ def main() -> None:
     if a.text_cfg_scale is not None:
         import yaml
 
-        from data.atomic import write_text_atomic
-        from data.checkpoint import read_config
+        from dualtts.data.atomic import write_text_atomic
+        from dualtts.data.checkpoint import read_config
 
         cfg = read_config(Path(a.out) / "lm") | {"text_cfg_scale": a.text_cfg_scale}
         write_text_atomic(Path(a.out) / "lm" / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))

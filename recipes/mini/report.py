@@ -28,7 +28,7 @@ def decode_rtf(checkpoint: Path, seconds: float = 10.0, repeats: int = 3) -> flo
 
     import torch
 
-    from codec import DualCodec
+    from dualtts.codec import DualCodec
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from common import median_time  # the benchmarks' timing

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from data.atomic import write_text_atomic  # noqa: E402
+from dualtts.data.atomic import write_text_atomic  # noqa: E402
 
 ROWS = [  # (evaluation file under the eval folder, or prev:FILE under --previous; what was decoded)
     ("eval-ground-truth.json", "ground truth"),
@@ -44,8 +44,8 @@ def overall(path: Path) -> dict:
 
 def lm_top1(lm_dir: str, manifest: str, limit: int = 400) -> dict:
     """Teacher-forced top-1 accuracy and loss of the LM on (the first ``limit`` utterances of) a token manifest."""
-    from lm.model import SemanticLM, collate
-    from lm.train import TokenDataset, _loss
+    from dualtts.lm.model import SemanticLM, collate
+    from dualtts.lm.train import TokenDataset, _loss
 
     lm = SemanticLM.from_pretrained(lm_dir).eval()
     lines = Path(manifest).read_text().splitlines()[:limit]
@@ -78,7 +78,7 @@ def rtf(bundle: str, texts: list[str], threads: int = 2) -> dict:
 
 
 def codec_frame_rate(bundle: str) -> float:
-    from codec.config import DualCodecConfig
+    from dualtts.codec.config import DualCodecConfig
 
     return float(DualCodecConfig.load(Path(bundle) / "codec" / "config.yaml").frame_rate)
 

@@ -1,6 +1,0 @@
-"""Corpus readers. Each returns a list of :class:`data.manifest.Utterance` (phonemes not yet filled in)."""
-from data.corpora.folder import read_csv_folder
-from data.corpora.hf import read_hf_dataset
-from data.corpora.libritts import download_libritts, read_libritts
-
-__all__ = ["read_libritts", "download_libritts", "read_hf_dataset", "read_csv_folder"]
