@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import resource
 import statistics
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import torch
+
+if TYPE_CHECKING:
+    from dualtts.synthesizer import PublishedSynthesizer
 
 from dualtts.bench_timing import ROOT, SENTENCES, _params_M, machine, median_time, run_isolated, wav
 
@@ -196,10 +200,12 @@ def measure_published(sentences: int, device, repeats: int, sizes: str = "publis
     """The published pipeline (:func:`published_random`) streaming the first ``sentences`` of :data:`SENTENCES` with
     the shipped model's voice prompt: RTF and time to first audio. Random weights rarely say eos, so each sentence
     gets a fixed 12.5 tokens per 15 characters (about the speaking rate)."""
-    from dualtts.synthesizer import DEFAULT_MODEL
+    from dualtts.model_path import default_model_dir
+
+    default_dir = default_model_dir()
 
     tts = published_random(sizes, device)
-    prompt, prompt_text = str(DEFAULT_MODEL / "prompt.wav"), (DEFAULT_MODEL / "prompt.txt").read_text(encoding="utf-8").strip()
+    prompt, prompt_text = str(default_dir / "prompt.wav"), (default_dir / "prompt.txt").read_text(encoding="utf-8").strip()
     text = " ".join(SENTENCES[:sentences])
     n = round(12.5 * len(text) / sentences / 15)
     kw = dict(prompt=prompt, prompt_text=prompt_text, min_new_tokens=n, max_new_tokens=n)
@@ -235,10 +241,12 @@ def run(parts, model: str | None, threads: int, device, out_dir, quick: bool = F
     import json
 
     from dualtts.data.atomic import write_text_atomic
-    from dualtts.synthesizer import DEFAULT_MODEL
+    from dualtts.model_path import default_model_dir
+
+    default_dir = default_model_dir()
 
     S, device, out = QUICK if quick else FULL, torch.device(device), Path(out_dir)
-    model = str(model or DEFAULT_MODEL)
+    model = str(model or default_dir)
     # spawn, not fork: a fork of a process whose torch/OpenMP threads have run can deadlock on their locks (seen in
     # the test suite), and CUDA cannot be forked; each child pays a fresh import instead
     method = "spawn"

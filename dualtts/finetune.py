@@ -30,7 +30,7 @@ from dualtts.data.audio import AudioError, load_audio
 from dualtts.data.checkpoint import read_config, resolve_device
 from dualtts.data.manifest import Utterance, read_manifest, write_manifest
 from dualtts.data.text import Phonemizer, SymbolTable, TextError, check_text
-from dualtts.synthesizer import DEFAULT_MODEL
+from dualtts.model_path import default_model_dir
 
 AUDIO_EXT = (".wav", ".flac", ".ogg", ".mp3")
 MIN_SECONDS, MAX_SECONDS = 0.5, 30.0
@@ -201,7 +201,7 @@ def finetune(data: str | Path, out: str | Path, base: str | Path | None = None, 
     from dualtts.lm.model import SemanticLM
     from dualtts.lm.train import LMTask, LMTrainConfig
 
-    base, out, device = Path(base or DEFAULT_MODEL).resolve(), Path(out).resolve(), resolve_device(device)
+    base, out, device = Path(base or default_model_dir()).resolve(), Path(out).resolve(), resolve_device(device)
     for part in ("codec", "lm", "flow"):
         if not (base / part / "model.safetensors").is_file():
             raise FileNotFoundError(f"{base}: not a DualTTS model folder (missing {part}/model.safetensors)")

@@ -23,6 +23,7 @@ import torch
 from dualtts.data.audio import load_audio
 from dualtts.data.checkpoint import resolve_device
 from dualtts.data.text import Phonemizer, TextError, check_text, normalize_text
+from dualtts.model_path import default_model_dir
 
 
 def split_sentences(text: str, max_chars: int = 200) -> list[str]:
@@ -38,9 +39,6 @@ def split_sentences(text: str, max_chars: int = 200) -> list[str]:
         if p:
             out.append(p)
     return out
-
-
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "recipes" / "mini" / "checkpoints" / "dualtts-mini"
 
 
 class Synthesizer:
@@ -88,7 +86,7 @@ class Synthesizer:
                                                          quantize=quantize))
         prompt, candidates = None, None
         if lm is None and flow is None and tokenizer is None:
-            root = Path(path) if path is not None else DEFAULT_MODEL
+            root = Path(path) if path is not None else default_model_dir()
             if path is not None and not root.exists():
                 from huggingface_hub import snapshot_download  # a hub id, for users with internet
 
@@ -147,7 +145,10 @@ class Synthesizer:
         if prompt is None:
             if self.default_prompt is None:
                 raise ValueError("no prompt given and this model has no default voice (prompt.wav + prompt.txt)")
-            prompt, prompt_text = self.default_prompt
+            key = (max_prompt_seconds, self.prompt_min_rms)
+            if getattr(self, "_default_prompt_cache", (None,))[0] != key:  # encoded once, not on every call
+                self._default_prompt_cache = (key, self._prompt(*self.default_prompt, max_prompt_seconds))
+            return self._default_prompt_cache[1]
         if isinstance(prompt, (str, bytes)) or hasattr(prompt, "__fspath__"):
             wav, _ = load_audio(prompt, sr, min_seconds=0.5, max_seconds=max_prompt_seconds, require_speech=True)
             src = str(prompt)

@@ -4,6 +4,7 @@
 #   --dev     test tools (pytest; selenium and the --demo packages, for the web demo's browser test; the
 #             reference dualcodec package without its dependencies, for the parity test)
 #   --demo    the web demo, `dualtts demo` (gradio)
+#   --serve   the speech server, `dualtts serve` (FastAPI + uvicorn)
 #   --voices  every speech engine for the offline corpus maker (recipes/setup_voices.sh)
 # System packages: espeak-ng (phonemizer and the corpus maker), and with --dev chromium + chromium-driver
 # (the demo's browser test), are installed with apt-get when missing, if we are root; otherwise the exact
@@ -11,11 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-EVAL=0; DEV=0; VOICES=0; DEMO=0
+EVAL=0; DEV=0; VOICES=0; DEMO=0; SERVE=0
 for a in "$@"; do
   case "$a" in
-    --eval) EVAL=1 ;; --dev) DEV=1 ;; --voices) VOICES=1 ;; --demo) DEMO=1 ;;
-    *) echo "unknown option $a (use --eval --dev --voices --demo)"; exit 2 ;;
+    --eval) EVAL=1 ;; --dev) DEV=1 ;; --voices) VOICES=1 ;; --demo) DEMO=1 ;; --serve) SERVE=1 ;;
+    *) echo "unknown option $a (use --eval --dev --voices --demo --serve)"; exit 2 ;;
   esac
 done
 
@@ -57,7 +58,8 @@ if [ "$EVAL" = 1 ]; then
   $PIP --no-deps "resemblyzer==0.1.4"
 fi
 [ "$DEMO" = 1 ] && $PIP -r requirements-demo.txt
-[ "$DEV" = 1 ] && $PIP -r requirements-dev.txt  # (includes requirements-demo.txt)
+[ "$SERVE" = 1 ] && $PIP -r requirements-serve.txt
+[ "$DEV" = 1 ] && $PIP -r requirements-dev.txt  # (includes requirements-demo.txt and requirements-serve.txt)
 # the reference DualCodec, for tests/test_reference_parity.py: its code only (the test stands in for its imports)
 [ "$DEV" = 1 ] && $PIP --no-deps "dualcodec==0.4.2"
 $PIP --no-deps -e .

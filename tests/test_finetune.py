@@ -9,7 +9,7 @@ import pytest
 
 from dualtts.cli import main
 from dualtts.finetune import build_utterances, fit_phonemes, read_rows
-from dualtts.synthesizer import DEFAULT_MODEL
+from dualtts.model_path import CHECKOUT_MODEL as DEFAULT_MODEL
 from dualtts.data.text import SymbolTable, TextError
 from tests.conftest import espeak, write_wav
 

@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 from dualtts.codec.tokenizer import load_tokenizer, tokenizer_spec  # noqa: F401  (tokenizer_spec: for the command modules)
-from dualtts.synthesizer import DEFAULT_MODEL
+from dualtts.model_path import DefaultModelNotFound, default_model_dir
 
-DEFAULT_CODEC = f"dualcodec:{DEFAULT_MODEL / 'codec'}"
+
+def default_codec() -> str | None:
+    """The default model's codec (None when no default model is found: then --tokenizer is needed)."""
+    try:
+        return f"dualcodec:{default_model_dir() / 'codec'}"
+    except DefaultModelNotFound:
+        return None
 
 
 def csv_list(s: str) -> list[str]:
@@ -20,7 +26,7 @@ def add_device(p) -> None:
 def add_tokenizer(p, required: bool = False, what: str = "") -> None:
     """``--tokenizer`` / ``--codec``: dualcodec:PATH (or just PATH; ``amphion/dualcodec:12hz`` | ``:25hz``: the official
     weights), mimi:ID, encodec:ID."""
-    p.add_argument("--tokenizer", "--codec", dest="tokenizer", required=required, default=None if required else DEFAULT_CODEC,
+    p.add_argument("--tokenizer", "--codec", dest="tokenizer", required=required, default=None if required else default_codec(),
                    help=f"dualcodec:PATH (or PATH; amphion/dualcodec:12hz|25hz: the official weights) | mimi:ID | encodec:ID{what}"
                    + ("" if required else "; default: the shipped model's codec"))
 

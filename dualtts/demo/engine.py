@@ -96,20 +96,20 @@ class DemoEngine:
         """Number of RVQ layers of the model's codec, from its config when the folder is local (no loading)."""
         if self._tts is None:
             from dualtts.codec.config import get_config
-            from dualtts.synthesizer import DEFAULT_MODEL
+            from dualtts.model_path import default_model_dir
 
-            cfg = Path(self.model) / "codec" if self.model else DEFAULT_MODEL / "codec"
+            cfg = Path(self.model) / "codec" if self.model else default_model_dir() / "codec"
             if (cfg / "config.yaml").is_file():
                 return len(get_config(str(cfg)).codebook_sizes)
         with self.lock:
             return len(self.synthesizer().tokenizer.codebook_sizes)
 
     def has_default_voice(self) -> bool:
-        from dualtts.synthesizer import DEFAULT_MODEL
+        from dualtts.model_path import default_model_dir
 
         if self._tts is not None:
             return self._tts.default_prompt is not None
-        root = Path(self.model) if self.model else DEFAULT_MODEL
+        root = Path(self.model) if self.model else default_model_dir()
         return (root / "prompt.wav").is_file() and (root / "prompt.txt").is_file()
 
     def synthesize(self, text: str, prompt: str | None = None, prompt_text: str | None = None, *, seed: int = 0,
