@@ -41,8 +41,14 @@ def split_sentences(text: str, max_chars: int = 200) -> list[str]:
     return out
 
 
+CONTENT_PROMPTS = ("prompt", "default")
+
+
 class Synthesizer:
     max_text_chars = 5000  # one call; longer texts go through --batch or several calls
+    # with a prompt given: what the LM continues ("prompt": that prompt; "default": the default voice, while the
+    # acoustic stage continues the prompt). Measured in recipes/mini/generalize/.
+    content_prompt: str = "prompt"
     prompt_min_rms: float | None = None  # a quieter prompt is raised to this RMS before encoding (None: as it is)
 
     def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu",
@@ -162,14 +168,18 @@ class Synthesizer:
         codes = self.tokenizer.encode(torch.from_numpy(wav).to(self.device)[None, None])[0]  # [Q, Fp]
         return codes, self._phonemes(prompt_text, f"{src} (prompt text)"), src
 
-    def _semantic_tokens(self, prompt_ph, target, codes: torch.Tensor, seed: int, candidates: int = 1, **sampling):
+    def _semantic_tokens(self, prompt_ph, target, codes: torch.Tensor, seed: int, candidates: int = 1, content=None,
+                         **sampling):
         """One sentence's first-layer tokens [F] from the LM (prompt + target text, the prompt's codes [Q, Fp];
         the best of ``candidates`` samples by the token reader), and the LM states the flow reads (None if it
-        reads none)."""
+        reads none). ``content``: (codes, phoneme ids) of another prompt that the LM continues instead (the
+        default voice, see ``content_prompt``); the states are then read with the given prompt in front, which is
+        what the acoustic stage continues."""
         from dualtts.lm.rerank import generate_best_of
 
         ph = torch.tensor(prompt_ph + self.symbols.encode(" ") + target)
-        tokens = generate_best_of(self.lm, self.reader, [ph], [codes[0]], [target], candidates=candidates, seed=seed,
+        lm_codes, lm_ph = (codes, ph) if content is None else (content[0], torch.tensor(content[1] + self.symbols.encode(" ") + target))
+        tokens = generate_best_of(self.lm, self.reader, [lm_ph], [lm_codes[0]], [target], candidates=candidates, seed=seed,
                                   target_phonemes=[len(target)], **sampling)[0]
         tokens = tokens[tokens >= 0]
         cond = None
@@ -180,7 +190,7 @@ class Synthesizer:
     @torch.inference_mode()
     def synthesize_stream(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16,
                           cfg_scale: float = 2.0, max_prompt_seconds: float = 15.0, fade_s: float = 0.02, gap_s: float = 0.1,
-                          candidates: int | None = None, adapt_steps: int = 0, **sampling):
+                          candidates: int | None = None, adapt_steps: int = 0, content_prompt: str | None = None, **sampling):
         """Like :meth:`__call__`, but yields float32 audio chunks as each sentence is ready (the prompt is read
         once and carried over; ``gap_s`` of silence and ``fade_s`` fades at the seams; the chunks joined are
         what ``__call__`` returns). ``self.stats`` afterwards: ``ttfa_s`` (time to the first chunk),
@@ -199,11 +209,18 @@ class Synthesizer:
             raise TextError("text", "nothing to say: the text is empty")
         targets = [self._phonemes(x, f"text sentence {i + 1}") for i, x in enumerate(sentences)]  # all errors up front
         codes, prompt_ph, _ = self._prompt(prompt, prompt_text, max_prompt_seconds)
+        content_prompt = self.content_prompt if content_prompt is None else content_prompt
+        if content_prompt not in CONTENT_PROMPTS:
+            raise ValueError(f"content_prompt must be one of {', '.join(CONTENT_PROMPTS)}, got {content_prompt!r}")
+        content = None
+        if content_prompt == "default" and prompt is not None and self.default_prompt is not None:
+            content = self._prompt(None, None, max_prompt_seconds)[:2]  # the LM continues the voice it knows
         from dualtts.flow.infer import fill_utterance
 
         sr, n_fade, total = self.tokenizer.sample_rate, int(fade_s * self.tokenizer.sample_rate), 0
         for i, target in enumerate(targets):
-            tokens, cond = self._semantic_tokens(prompt_ph, target, codes, seed + i, candidates=candidates, **sampling)
+            tokens, cond = self._semantic_tokens(prompt_ph, target, codes, seed + i, candidates=candidates, content=content,
+                                                 **sampling)
             if tokens.numel() == 0:
                 continue
             # (CPU tensors in: fill_utterance reads them through numpy and moves them to the flow's device)
@@ -225,16 +242,19 @@ class Synthesizer:
         self.stats.update(seconds=round(total / sr, 3), wall_s=round(wall, 3), rtf=round(wall / max(total / sr, 1e-9), 4))
 
     def __call__(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16, cfg_scale: float = 2.0,
-                 max_prompt_seconds: float = 15.0, candidates: int | None = None, adapt_steps: int = 0, **sampling) -> np.ndarray:
+                 max_prompt_seconds: float = 15.0, candidates: int | None = None, adapt_steps: int = 0,
+                 content_prompt: str | None = None, **sampling) -> np.ndarray:
         """text; prompt: audio path or float array at the tokenizer's rate; prompt_text: its transcript
         -> float32 wav [T] at ``tokenizer.sample_rate``. ``candidates``: LM samples per sentence, the token reader
         keeps the one that says the text best (default 4 with a reader, else 1). ``adapt_steps``: a NAR acoustic
         stage is first fine-tuned on the prompt's codes for this many steps (test-time adaptation, per sentence:
         SIM +0.024 on the mini model, acoustic stage ~13x slower; recipes/mini/speak_experiments.md). ``sampling``:
-        :class:`lm.sampler.SamplingConfig` fields."""
+        :class:`lm.sampler.SamplingConfig` fields. ``content_prompt`` (with a ``prompt``): ``"prompt"``, the LM
+        continues the given prompt; ``"default"``, the LM continues the model's default voice (the words) while the
+        acoustic stage continues the given prompt (the voice); None: ``self.content_prompt``."""
         pieces = list(self.synthesize_stream(text, prompt, prompt_text, seed=seed, steps=steps, cfg_scale=cfg_scale,
                                              max_prompt_seconds=max_prompt_seconds, candidates=candidates,
-                                             adapt_steps=adapt_steps, **sampling))
+                                             adapt_steps=adapt_steps, content_prompt=content_prompt, **sampling))
         return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
@@ -262,5 +282,5 @@ class PublishedSynthesizer(Synthesizer):
             raise ValueError(NO_VOICE)
         return super()._prompt(prompt, prompt_text, max_prompt_seconds)
 
-    def _semantic_tokens(self, prompt_text, target, codes, seed, candidates=1, **sampling):
+    def _semantic_tokens(self, prompt_text, target, codes, seed, candidates=1, content=None, **sampling):
         return self.lm.generate(prompt_text, target, codes[0], language=self.language, seed=seed, **sampling), None

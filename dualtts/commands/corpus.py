@@ -37,7 +37,7 @@ def cmd_make_corpus(a) -> int:
         raise SystemExit("error: --out is required")
     spec = CorpusSpec(out=Path(a.out), speakers=a.speakers, utterances=a.utterances, engines=a.engines,
                       holdout=a.holdout, seed=a.seed, jobs=a.jobs, allow_noncommercial=a.allow_noncommercial,
-                      text=a.text, generated=a.generated, heldout_sentences=a.heldout_sentences, layout=a.layout,
+                      text=a.text, generated=a.generated, heldout_sentences=a.heldout_sentences, text_file=a.text_file, layout=a.layout,
                       dev_speakers=(1 if a.layout == "libritts" else 0) if a.dev_speakers is None else a.dev_speakers)
     if a.screen_wer is not None:
         from dualtts.voices import regroup, screen_voices
@@ -122,6 +122,9 @@ def add_parsers(sub) -> None:
                    help="sentences: the Harvard list; Harvard plus --generated grammar sentences (mixed); or Harvard plus "
                         "--generated sentences, half grammar and half free word order over ~970 common words and names (varied)")
     m.add_argument("--generated", type=int, default=0, help="sentences added by --text mixed or varied")
+    m.add_argument("--text-file", default=None,
+                   help="training speakers say these sentences (one per line, e.g. recipes/mini/generalize/natural_text.py's "
+                        "output) instead of --text; held-out speakers say only --heldout-sentences Harvard ones (none if 0)")
     m.add_argument("--heldout-sentences", type=int, default=0,
                    help="Harvard sentences said only by the held-out speakers (test text unseen in training)")
     m.add_argument("--jobs", type=int, default=os.cpu_count() or 1)

@@ -25,6 +25,7 @@ class ReaderTrainConfig:
     train_manifest: str = ""         # token manifest (dualtts extract-tokens)
     val_manifest: str | None = None
     symbols: str = ""                # the LM's phoneme table (symbols.json of dualtts prepare)
+    init: str | None = None          # a reader checkpoint to continue from (its config and weights; `model` is ignored)
     batch_size: int = 32
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -42,7 +43,13 @@ class ReaderTask:
         auto = {"num_phonemes": len(self.symbols), "skip_ids": skip_ids(self.symbols)}
         if info:
             auto["codebook_size"] = info["codebook_sizes"][0]
-        self.reader = TokenReader(get_reader_config(cfg.model, defaults=auto))
+        if cfg.init:
+            self.reader = TokenReader.from_pretrained(cfg.init).float().train()
+            if self.reader.cfg.num_phonemes != len(self.symbols):
+                raise ValueError(f"{cfg.init}: the reader reads {self.reader.cfg.num_phonemes} phonemes but {cfg.symbols} "
+                                 f"has {len(self.symbols)}")
+        else:
+            self.reader = TokenReader(get_reader_config(cfg.model, defaults=auto))
         self.train_set = TokenDataset(cfg.train_manifest, self.symbols)
         self.val_set = TokenDataset(cfg.val_manifest, self.symbols) if cfg.val_manifest else None
 

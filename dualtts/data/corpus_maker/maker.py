@@ -62,6 +62,19 @@ class CorpusSpec:
     heldout_sentences: int = 0      # Harvard sentences only the held-out speakers say (unseen text in test)
     layout: str = "synth"           # subset folder names: synth (train-synth, test-synth) | libritts (train-clean-100, ...)
     dev_speakers: int = 0           # layout libritts: training-voice speakers put in dev-clean instead
+    text_file: str | None = None    # training speakers' sentences from this file (one per line) instead of `text`;
+    #                                 held-out speakers say only the `heldout_sentences` Harvard ones (none if 0)
+
+
+def read_sentences(path: str | Path) -> list[str]:
+    """Distinct non-empty lines of a UTF-8 text file, in file order; ValueError naming the file if there are none."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{p}: no such sentence file")
+    lines = list(dict.fromkeys(x.strip() for x in p.read_text(encoding="utf-8").splitlines() if x.strip()))
+    if not lines:
+        raise ValueError(f"{p}: no sentences in the file")
+    return lines
 
 
 def assign_sentences(spec: CorpusSpec, rows: list[dict]) -> dict[str, list[str]]:
@@ -69,7 +82,7 @@ def assign_sentences(spec: CorpusSpec, rows: list[dict]) -> dict[str, list[str]]
     that no training speaker says; training speakers walk through a seeded shuffle of the rest, one
     after another, so the corpus holds as many distinct sentences as it can."""
     harvard = sentence_pool("harvard")
-    pool = sentence_pool(spec.text, spec.generated, spec.seed)
+    pool = read_sentences(spec.text_file) if spec.text_file else sentence_pool(spec.text, spec.generated, spec.seed)
     k = spec.heldout_sentences
     if k < 0 or k >= len(harvard):
         raise ValueError(f"heldout_sentences must be in [0, {len(harvard) - 1}], got {k}")
@@ -77,7 +90,10 @@ def assign_sentences(spec: CorpusSpec, rows: list[dict]) -> dict[str, list[str]]
     random.Random(f"{spec.seed}-heldout-sentences").shuffle(order)
     held_idx = set(order[:k])
     held = [harvard[i] for i in sorted(held_idx)]
-    train = [s for i, s in enumerate(pool) if i not in held_idx]
+    if spec.text_file:  # the file's sentences, less any held-out one (the file is not indexed like the Harvard pool)
+        train = [s for s in pool if s not in set(held)]
+    else:
+        train = [s for i, s in enumerate(pool) if i not in held_idx]
     if spec.utterances > len(train):
         raise ValueError(f"at most {len(train)} utterances per speaker (the sentence pool; add generated ones with text=mixed)")
     random.Random(f"{spec.seed}-sentences").shuffle(train)
@@ -86,6 +102,8 @@ def assign_sentences(spec: CorpusSpec, rows: list[dict]) -> dict[str, list[str]]
         rng = random.Random(f"{spec.seed}-{row['speaker']}")
         if row["heldout"] == "1" and held:
             out[row["speaker"]] = rng.sample(held, min(spec.utterances, len(held)))
+        elif row["heldout"] == "1" and spec.text_file:  # held-out voices stay unheard: they say nothing here
+            out[row["speaker"]] = []
         elif k == 0 and spec.text == "harvard":  # the original draw: corpora made before these options resume unchanged
             out[row["speaker"]] = [pool[i] for i in rng.sample(range(len(pool)), spec.utterances)]
         else:
@@ -213,6 +231,8 @@ def make_corpus(spec: CorpusSpec, log=print) -> dict:
     recipe = {"seed": spec.seed, "utterances": spec.utterances, "sample_rate": spec.sample_rate, "speakers": rows}
     if spec.text != "harvard" or spec.heldout_sentences:
         recipe.update(text=spec.text, generated=spec.generated, heldout_sentences=spec.heldout_sentences)
+    if spec.text_file:
+        recipe.update(text_file=str(spec.text_file), text_file_sentences=len(read_sentences(spec.text_file)))
     if spec.layout != "synth":  # corpora made before this option resume unchanged
         recipe.update(layout=spec.layout, dev_speakers=spec.dev_speakers)
     recipe_path = out / "corpus.json"
