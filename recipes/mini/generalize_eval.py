@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from dualtts.data.atomic import write_text_atomic  # noqa: E402
 from dualtts.evaluate import bootstrap_ci, evaluate, paired_bootstrap  # noqa: E402
 
+HEADLINE = ("natural_wer", "real_prompt_wer", "real_prompt_default_wer", "real_prompt_sim", "real_prompt_default_sim")
 HERE = Path(__file__).resolve().parent
 NATURAL = HERE / "generalize" / "natural_test.txt"
 REAL = Path("exp/real-voices/manifest.jsonl")
@@ -134,6 +135,8 @@ def main(argv=None) -> int:
     ap.add_argument("--engine-voices", default="", help="comma list of engine:voice for engines_natural_wer")
     ap.add_argument("--sets", default="natural,real", help="comma list: natural, real")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--results", default=None,
+                    help="also write the headline fields into this results.json (recipes/mini/results.json for the shipped model)")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,6 +195,15 @@ def main(argv=None) -> int:
     if a.engine_voices:
         report["engines_natural_wer"] = engines_natural(sentences, a.engine_voices.split(","), out / "engines")
     write_text_atomic(out / "report.json", json.dumps(report, indent=1))
+    if a.results:
+        res = json.loads(Path(a.results).read_text(encoding="utf-8")) if Path(a.results).is_file() else {}
+        res.update({k: report[k] for k in HEADLINE if k in report})
+        if "engines_natural_wer" in report:
+            res["engines_natural_wer"] = report["engines_natural_wer"]["mean"]
+            res["ground_truth_natural_wer"] = None  # no recordings of these sentences: the engines' WER stands in
+        res["generalize_sets"] = {"natural": report.get("natural_n"), "real_prompt": report.get("real_prompt_n"),
+                                  "real_speakers": len(report.get("real_prompt_speakers", {})), "report": str(out / "report.json")}
+        write_text_atomic(Path(a.results), json.dumps(res, indent=1))
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}, indent=1))
     return 0
 

@@ -1,0 +1,67 @@
+"""Generalization: real-voice prompts (a real recording from a registry package, no transcript), the LM reading the
+default voice while the acoustic stage reads the prompt (content_prompt), and sentence files for the corpus maker."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT / "tests" / "data" / "real_voice"
+
+
+def test_content_prompt_default_reads_the_default_voice_for_the_words(tmp_path, tiny_codec, manifests, speech_dir):
+    """With content_prompt='default' the LM's tokens are exactly those the default voice gets (same seed), and the
+    states handed to the acoustic stage cover the given prompt's frames plus the new ones."""
+    from test_flow import _model_folder
+
+    from dualtts.synthesizer import Synthesizer
+
+    root = _model_folder(tmp_path / "model", tiny_codec, manifests, cond_dim=32, speech_dir=speech_dir)
+    tts = Synthesizer.from_pretrained(root)
+    target = tts._phonemes("Hello there.", "text")
+    d_codes, d_ph, _ = tts._prompt(None, None, 15.0)
+    from conftest import TEXT_B
+
+    u_codes, u_ph, _ = tts._prompt(str(speech_dir / "female_b.wav"), TEXT_B, 15.0)
+    torch.manual_seed(0)
+    ref, _ = tts._semantic_tokens(d_ph, target, d_codes, seed=3, max_new_tokens=20)
+    got, cond = tts._semantic_tokens(u_ph, target, u_codes, seed=3, content=(d_codes, d_ph), max_new_tokens=20)
+    assert torch.equal(ref, got)
+    assert cond is None or cond.shape[0] == u_codes.shape[1] + got.numel()
+    wav = tts("Hello there.", prompt=str(speech_dir / "female_b.wav"), prompt_text=TEXT_B,
+              content_prompt="default", steps=2, max_new_tokens=20)
+    assert wav.ndim == 1 and wav.size > 0
+    with pytest.raises(ValueError, match="content_prompt"):
+        tts("Hello.", content_prompt="neither", steps=2, max_new_tokens=5)
+
+
+def test_corpus_maker_reads_a_sentence_file(tmp_path):
+    """--text-file: training voices walk through the file's distinct sentences; held-out voices say nothing."""
+    from dualtts.data.corpus_maker.maker import CorpusSpec, assign_sentences
+
+    f = tmp_path / "s.txt"
+    f.write_text("One fine day.\nTwo of them.\n\nOne fine day.\nThree more here.\nFour at last.\n")
+    rows = [{"speaker": "a", "heldout": "0"}, {"speaker": "b", "heldout": "1"}, {"speaker": "c", "heldout": "0"}]
+    got = assign_sentences(CorpusSpec(out=tmp_path, utterances=2, text_file=str(f)), rows)
+    assert got["b"] == [] and len(got["a"]) == len(got["c"]) == 2
+    assert set(got["a"]) | set(got["c"]) == {"One fine day.", "Two of them.", "Three more here.", "Four at last."}
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(ValueError, match="empty.txt: no sentences"):
+        assign_sentences(CorpusSpec(out=tmp_path, utterances=1, text_file=str(tmp_path / "empty.txt")), rows)
+
+
+def test_the_default_model_clones_a_real_recorded_voice_without_a_transcript():
+    """A real recording shipped in a registry package (tests/data/real_voice/README.md: source and licence), no
+    transcript (the offline ASR writes it): the default model answers with speech of a plausible length."""
+    pytest.importorskip("faster_whisper", reason="a prompt without transcript needs the eval extra's ASR")
+    clips = sorted(REAL.glob("*.wav"))
+    assert clips, f"{REAL}: no real-voice clip"
+    from dualtts import Synthesizer
+
+    tts = Synthesizer.from_pretrained()
+    text = "The weather was warm, so we walked to the park."
+    wav = tts(text, prompt=str(clips[0]), candidates=1)
+    seconds = len(wav) / tts.tokenizer.sample_rate
+    assert 1.2 < seconds < 8.0, seconds  # ~2.5-3.5 s spoken; far shorter or longer is babble or silence
+    assert float(np.sqrt(np.mean(wav ** 2))) > 0.01
