@@ -14,10 +14,16 @@ from dualtts.lm.sampler import generate
 
 @torch.inference_mode()
 def generate_best_of(lm, reader, phonemes, prompt_tokens, target_ids, candidates: int = 4, seed: int = 0,
-                     target_phonemes=None, return_scores: bool = False, **sampling):
+                     target_phonemes=None, return_scores: bool = False, good_enough: float | None = None,
+                     round_size: int = 4, **sampling):
     """phonemes / prompt_tokens: as :meth:`lm.model.SemanticLM.generate` (B rows); target_ids: list of [Lt_b] the
     target's phoneme ids (what the candidates must say) -> tokens [B, F] padded with -1 (and the chosen
-    candidates' scores [B] with ``return_scores``)."""
+    candidates' scores [B] with ``return_scores``). ``good_enough``: sample in rounds of ``round_size`` (the same
+    seeds, in the same order, as all ``candidates`` at once) and stop after the first round in which every row has
+    a candidate the reader scores at or below it (CTC loss per phoneme); None: all ``candidates`` in one batch."""
+    if good_enough is not None and reader is not None and candidates > round_size:
+        return _best_of_in_rounds(lm, reader, phonemes, prompt_tokens, target_ids, candidates, seed, target_phonemes,
+                                  return_scores, good_enough, round_size, **sampling)
     B = len(phonemes)
     if len(target_ids) != B:
         raise ValueError(f"{B} phoneme sequences but {len(target_ids)} targets")
@@ -42,3 +48,27 @@ def generate_best_of(lm, reader, phonemes, prompt_tokens, target_ids, candidates
         out[b, :len(r)] = r
     out = out.to(toks.device)
     return (out, scores.gather(1, best[:, None])[:, 0]) if return_scores else out
+
+
+def _best_of_in_rounds(lm, reader, phonemes, prompt_tokens, target_ids, candidates, seed, target_phonemes, return_scores,
+                       good_enough, round_size, **sampling):
+    """:func:`generate_best_of` in rounds of ``round_size`` candidates, stopping once every row is good enough."""
+    B = len(phonemes)
+    best_rows: list = [None] * B
+    best = torch.full((B,), float("inf"))
+    done = 0
+    while done < candidates:
+        n = min(round_size, candidates - done)
+        toks, sc = generate_best_of(lm, reader, phonemes, prompt_tokens, target_ids, candidates=n, seed=seed + done,
+                                    target_phonemes=target_phonemes, return_scores=True, **sampling)
+        for b in range(B):
+            if float(sc[b]) < float(best[b]):
+                best[b], best_rows[b] = sc[b], toks[b][toks[b] >= 0].cpu()
+        done += n
+        if bool((best <= good_enough).all()):
+            break
+    out = torch.full((B, max([len(r) for r in best_rows] + [0])), -1, dtype=torch.long)
+    for b, r in enumerate(best_rows):
+        out[b, :len(r)] = r
+    out = out.to(lm.device)
+    return (out, best) if return_scores else out
