@@ -49,6 +49,7 @@ class Synthesizer:
     # with a prompt given: what the LM continues ("prompt": that prompt; "default": the default voice, while the
     # acoustic stage continues the prompt). Measured in recipes/mini/generalize/.
     content_prompt: str = "prompt"
+    sampling_defaults: dict = {}  # LM sampling settings a model folder sets (bundle.json good_enough, round_size)
     prompt_min_rms: float | None = None  # a quieter prompt is raised to this RMS before encoding (None: as it is)
 
     def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu",
@@ -90,7 +91,7 @@ class Synthesizer:
         if path is not None and lm is None and flow is None and is_published(path):
             return PublishedSynthesizer(**load_published(path, tokenizer=tokenizer, language=language, device=device,
                                                          quantize=quantize))
-        prompt, candidates = None, None
+        prompt, candidates, settings = None, None, {}
         if lm is None and flow is None and tokenizer is None:
             root = Path(path) if path is not None else default_model_dir()
             if path is not None and not root.exists():
@@ -104,7 +105,8 @@ class Synthesizer:
             if (root / "reader" / "model.safetensors").is_file():
                 reader = str(root / "reader")
             if (root / "bundle.json").is_file():
-                candidates = json.loads((root / "bundle.json").read_text()).get("candidates")
+                settings = json.loads((root / "bundle.json").read_text())
+                candidates = settings.get("candidates")
             if (root / "prompt.wav").is_file() and (root / "prompt.txt").is_file():
                 prompt = (str(root / "prompt.wav"), (root / "prompt.txt").read_text(encoding="utf-8").strip())
         elif None in (lm, flow, tokenizer) or path is not None:
@@ -122,8 +124,13 @@ class Synthesizer:
             reader_model = TokenReader.from_pretrained(reader, device)
         stage = load_acoustic_stage(flow, device)
         attach_tuned_decoder(stage, tok)  # the codec decoder tuned for this stage, when its folder has one
-        return cls(quantize_for_cpu(lm_model, quantize), stage, tok, symbols, language, device,
-                   default_prompt=prompt, reader=reader_model, candidates=candidates)
+        tts = cls(quantize_for_cpu(lm_model, quantize), stage, tok, symbols, language, device,
+                  default_prompt=prompt, reader=reader_model, candidates=candidates)
+        # the model folder's defaults (bundle.json): what the LM continues with a prompt, best-of-N in rounds
+        if settings.get("content_prompt") in CONTENT_PROMPTS:
+            tts.content_prompt = settings["content_prompt"]
+        tts.sampling_defaults = {k: settings[k] for k in ("good_enough", "round_size") if settings.get(k) is not None}
+        return tts
 
     def transcribe_prompt(self, wav: np.ndarray, source: str, asr_model: str = "base") -> str:
         """The prompt's transcript from the offline ASR (Whisper base; needs the eval extra), said on stderr."""
@@ -210,6 +217,7 @@ class Synthesizer:
         targets = [self._phonemes(x, f"text sentence {i + 1}") for i, x in enumerate(sentences)]  # all errors up front
         codes, prompt_ph, _ = self._prompt(prompt, prompt_text, max_prompt_seconds)
         content_prompt = self.content_prompt if content_prompt is None else content_prompt
+        sampling = {**(self.sampling_defaults if candidates > 1 else {}), **sampling}
         if content_prompt not in CONTENT_PROMPTS:
             raise ValueError(f"content_prompt must be one of {', '.join(CONTENT_PROMPTS)}, got {content_prompt!r}")
         content = None

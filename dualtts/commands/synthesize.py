@@ -138,7 +138,7 @@ def cmd_synthesize(a) -> int:
             raise SystemExit(f"error: {NO_VOICE}")
     tts = _load_synthesizer(a)
     sr = tts.tokenizer.sample_rate
-    kw = dict(steps=a.steps, cfg_scale=a.cfg_scale, candidates=a.candidates, adapt_steps=a.adapt_steps, **_sampling(a))
+    kw = dict(steps=a.steps, cfg_scale=a.cfg_scale, candidates=a.candidates, adapt_steps=a.adapt_steps, content_prompt=a.content_prompt, **_sampling(a))
     if items is None:
         if a.stream:
             _stream_to_file(tts.synthesize_stream(a.text, a.prompt, a.prompt_text, seed=a.seed, **kw), a.out, sr)
@@ -179,11 +179,15 @@ def _sampling_args(p) -> None:
     p.add_argument("--repetition-penalty", type=float)
     p.add_argument("--min-prompt-rate", type=float, help="no end of speech before this fraction of the length the prompt's speaking rate predicts")
     p.add_argument("--text-cfg-scale", type=float, help="classifier-free guidance of the LM on the text (LMs trained with text_dropout; 1 = off)")
+    p.add_argument("--good-enough", type=float, help="best-of-N in rounds of --round-size candidates, stopping after the first "
+                   "round where the token reader scores a candidate at or below this (CTC loss per phoneme); default: all at once")
+    p.add_argument("--round-size", type=int, help="candidates per round with --good-enough (default 4)")
 
 
 def _sampling(a) -> dict:
     return {k: v for k, v in dict(temperature=a.temperature, top_k=a.top_k, top_p=a.top_p, repetition_penalty=a.repetition_penalty,
-                                  min_prompt_rate=a.min_prompt_rate, text_cfg_scale=a.text_cfg_scale).items() if v is not None}
+                                  min_prompt_rate=a.min_prompt_rate, text_cfg_scale=a.text_cfg_scale, good_enough=a.good_enough,
+                                  round_size=a.round_size).items() if v is not None}
 
 
 def add_parsers(sub) -> None:
@@ -211,6 +215,9 @@ def add_parsers(sub) -> None:
                    "has a reader/, else 1; 4 is about 4x faster)")
     s.add_argument("--adapt-steps", type=int, default=0, help="fine-tune the NAR acoustic stage on the prompt first, this many "
                    "steps per sentence: closer to the prompt's voice (SIM +0.024 on the mini model), acoustic stage ~13x slower")
+    s.add_argument("--content-prompt", choices=["prompt", "default"], default=None,
+                   help="with --prompt: what the LM continues (prompt: that prompt; default: the model's default voice, for the "
+                        "words, while the acoustic stage continues --prompt, for the voice); default: the model's setting")
     _sampling_args(s)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quantize", default="none", choices=["none", "bf16", "int8"])

@@ -14,12 +14,12 @@
 #   5. the shipped LM continued on it with text dropout (LM_STEPS), 6. the token reader continued on it (READER_STEPS)
 #   7. a candidate bundle (the shipped codec and acoustic stage, the new LM and reader) -> exp/generalize/bundle
 #   8. scores: recipes/mini/generalize_eval.py on the shipped and the candidate bundle
-# Env: NAT_UTT (default 700), NAT_OLD_UTT (150), LM_STEPS (1500), READER_STEPS (1000), PREC (auto).
+# Env: NAT_UTT (default 250), NAT_OLD_UTT (150), LM_STEPS (1500), READER_STEPS (1000), PREC (auto).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
 SHIPPED=recipes/mini/checkpoints/dualtts-mini
-NAT_UTT=${NAT_UTT:-700}; NAT_OLD_UTT=${NAT_OLD_UTT:-150}; LM_STEPS=${LM_STEPS:-1500}; READER_STEPS=${READER_STEPS:-1000}
+NAT_UTT=${NAT_UTT:-250}; NAT_OLD_UTT=${NAT_OLD_UTT:-150}; LM_STEPS=${LM_STEPS:-1500}; READER_STEPS=${READER_STEPS:-1000}
 PREC=${PREC:-auto}
 G=exp/generalize; V=exp/corpus-v3; N=exp/corpus-nat
 mkdir -p $G
