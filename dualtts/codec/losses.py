@@ -1,18 +1,23 @@
 """Codec losses: multi-scale mel L1, a phase-aware complex-STFT loss, LSGAN, and feature matching."""
 from __future__ import annotations
 
-import functools
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dualtts.data.mel import filters_on, mel_filters
 
-@functools.lru_cache(maxsize=16)
-def _mel_basis(sr: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    import librosa
 
-    return torch.from_numpy(librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=0.0, fmax=sr / 2)).float()
+_WINDOWS: dict = {}
+
+
+def _hann(n: int, device) -> torch.Tensor:
+    """A periodic Hann window on ``device``, made there once (not once per loss call)."""
+    key = (n, str(device))
+    w = _WINDOWS.get(key)
+    if w is None:
+        w = _WINDOWS[key] = torch.hann_window(n, device=device)
+    return w
 
 
 class MultiScaleMelLoss(nn.Module):
@@ -23,8 +28,9 @@ class MultiScaleMelLoss(nn.Module):
         self.sr, self.windows, self.mels = sample_rate, windows, mels
 
     def mel(self, wav: torch.Tensor, w: int, m: int) -> torch.Tensor:
-        spec = torch.stft(wav[:, 0].float(), w, w // 4, window=torch.hann_window(w, device=wav.device), return_complex=True).abs()
-        return _mel_basis(self.sr, w, m).to(wav.device) @ spec
+        spec = torch.stft(wav[:, 0].float(), w, w // 4, window=_hann(w, wav.device), return_complex=True).abs()
+        # librosa's Slaney bank (data.mel), copied to the device once, not on every call
+        return filters_on(mel_filters, self.sr, w, m, device=wav.device) @ spec
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         total = pred.new_zeros(())
@@ -43,7 +49,7 @@ class ComplexSTFTLoss(nn.Module):
         self.windows, self.power = windows, power
 
     def _c(self, wav: torch.Tensor, w: int) -> torch.Tensor:
-        x = torch.stft(wav[:, 0].float(), w, w // 4, window=torch.hann_window(w, device=wav.device), return_complex=True)
+        x = torch.stft(wav[:, 0].float(), w, w // 4, window=_hann(w, wav.device), return_complex=True)
         mag = x.abs().clamp(min=1e-7)
         return x * (mag ** (self.power - 1))
 

@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dualtts.codec.fbank import w2v_bert_fbank
+from dualtts.data.mel import filters_on, mel_filters
+
 
 @dataclass
 class SSLConfig:
@@ -50,11 +53,7 @@ class SSLFrontEnd(nn.Module):
         cfg.dim = _hidden_size(self.model)
         self.register_buffer("mean", torch.zeros(cfg.dim))
         self.register_buffer("std", torch.ones(cfg.dim))
-        if cfg.kind == "w2v-bert":
-            from transformers import SeamlessM4TFeatureExtractor
-
-            # facebook/w2v-bert-2.0's preprocessor_config.json: padding value 1 (stride 2, 80 bins: the defaults)
-            self.fbank = SeamlessM4TFeatureExtractor(padding_value=1.0) if reference else SeamlessM4TFeatureExtractor()
+        self._extractor = None  # reference: transformers' SeamlessM4TFeatureExtractor (made on first use)
 
     def train(self, mode: bool = True):  # the teacher is always in eval mode
         super().train(mode)
@@ -84,14 +83,27 @@ class SSLFrontEnd(nn.Module):
         if self.cfg.kind == "whisper":
             h = self._whisper(wav16k)
         elif self.cfg.kind == "w2v-bert":
-            feats = self.fbank([w.cpu().numpy() for w in wav16k], sampling_rate=16000, return_tensors="pt", padding=True)
-            mask = feats["attention_mask"].to(wav16k.device) if self.reference else None
-            out = self.model(feats["input_features"].to(wav16k.device), attention_mask=mask, output_hidden_states=True)
+            feats, mask = self._w2v_bert_features(wav16k)
+            out = self.model(feats, attention_mask=mask, output_hidden_states=True)
             h = out.hidden_states[self.cfg.layer]
         else:
             out = self.model(wav16k, output_hidden_states=True)
             h = out.hidden_states[self.cfg.layer]
         return h.transpose(1, 2).float()
+
+    def _w2v_bert_features(self, wav16k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """w2v-BERT's fbank features (and, ``reference``, their attention mask). Ours: in torch on the waveform's
+        device (:mod:`codec.fbank`; fp32 whatever autocast made of the audio). ``reference``: transformers' own
+        extractor on the CPU, as the reference DualCodec runs it (bit-for-bit parity with its codes), padding
+        value 1 as ``facebook/w2v-bert-2.0``'s preprocessor_config.json sets it."""
+        if not self.reference:
+            return w2v_bert_fbank(wav16k)[0], None
+        if self._extractor is None:
+            from transformers import SeamlessM4TFeatureExtractor
+
+            self._extractor = SeamlessM4TFeatureExtractor(padding_value=1.0)
+        feats = self._extractor([w.float().cpu().numpy() for w in wav16k], sampling_rate=16000, return_tensors="pt", padding=True)
+        return feats["input_features"].to(wav16k.device), feats["attention_mask"].to(wav16k.device)
 
     def forward(self, wav16k: torch.Tensor) -> torch.Tensor:
         return (self.raw(wav16k) - self.mean[:, None]) / self.std[:, None]
@@ -116,21 +128,23 @@ class SSLFrontEnd(nn.Module):
 
 def whisper_log_mel(wav16k: torch.Tensor, n_mels: int = 80) -> torch.Tensor:
     """Whisper's log-mel features: ``[B, T] -> [B, n_mels, T/160]`` (per-clip dynamic-range clamp)."""
-    import librosa
-
-    key = (n_mels, wav16k.device)
-    fb = _MEL_CACHE.get(key)
-    if fb is None:
-        fb = torch.from_numpy(librosa.filters.mel(sr=16000, n_fft=400, n_mels=n_mels, htk=False, norm="slaney")).float().to(wav16k.device)
-        _MEL_CACHE[key] = fb
-    spec = torch.stft(wav16k.float(), 400, 160, window=torch.hann_window(400, device=wav16k.device), return_complex=True)
+    fb = filters_on(mel_filters, 16000, 400, n_mels, device=wav16k.device)  # librosa's Slaney bank (data.mel)
+    spec = torch.stft(wav16k.float(), 400, 160, window=_hann(400, wav16k.device), return_complex=True)
     power = spec[..., :-1].abs() ** 2
     logm = torch.clamp(fb @ power, min=1e-10).log10()
     logm = torch.maximum(logm, logm.amax(dim=(1, 2), keepdim=True) - 8.0)
     return (logm + 4.0) / 4.0
 
 
-_MEL_CACHE: dict = {}
+_HANN: dict = {}
+
+
+def _hann(n: int, device) -> torch.Tensor:
+    """A periodic Hann window on ``device``, made once."""
+    key = (n, str(device))
+    if key not in _HANN:
+        _HANN[key] = torch.hann_window(n, device=device)
+    return _HANN[key]
 
 
 def _build(cfg: SSLConfig) -> nn.Module:
