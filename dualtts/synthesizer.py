@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dualtts.data.audio import load_audio
+from dualtts.data.audio import load_audio, normalize_prompt
 from dualtts.data.checkpoint import resolve_device
 from dualtts.data.text import Phonemizer, TextError, check_text, normalize_text
 from dualtts.model_path import default_model_dir
@@ -49,6 +49,8 @@ class Synthesizer:
     # with a prompt given: what the LM continues ("prompt": that prompt; "default": the default voice, while the
     # acoustic stage continues the prompt). Measured in recipes/mini/generalize/.
     content_prompt: str = "prompt"
+    # a given prompt is trimmed, band-limited to 8 kHz and set to the corpus level first (dualtts.data.audio.normalize_prompt)
+    prompt_normalize: bool = False
     sampling_defaults: dict = {}  # LM sampling settings a model folder sets (bundle.json good_enough, round_size)
     prompt_min_rms: float | None = None  # a quieter prompt is raised to this RMS before encoding (None: as it is)
 
@@ -129,6 +131,8 @@ class Synthesizer:
         # the model folder's defaults (bundle.json): what the LM continues with a prompt, best-of-N in rounds
         if settings.get("content_prompt") in CONTENT_PROMPTS:
             tts.content_prompt = settings["content_prompt"]
+        if isinstance(settings.get("prompt_normalize"), bool):
+            tts.prompt_normalize = settings["prompt_normalize"]
         tts.sampling_defaults = {k: settings[k] for k in ("good_enough", "round_size") if settings.get(k) is not None}
         return tts
 
@@ -162,6 +166,7 @@ class Synthesizer:
             if getattr(self, "_default_prompt_cache", (None,))[0] != key:  # encoded once, not on every call
                 self._default_prompt_cache = (key, self._prompt(*self.default_prompt, max_prompt_seconds))
             return self._default_prompt_cache[1]
+        is_default = self.default_prompt is not None and (prompt, prompt_text) == self.default_prompt
         if isinstance(prompt, (str, bytes)) or hasattr(prompt, "__fspath__"):
             wav, _ = load_audio(prompt, sr, min_seconds=0.5, max_seconds=max_prompt_seconds, require_speech=True)
             src = str(prompt)
@@ -172,6 +177,8 @@ class Synthesizer:
         rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if wav.size else 0.0
         if self.prompt_min_rms and 0 < rms < self.prompt_min_rms:
             wav = (wav * (self.prompt_min_rms / rms)).astype(np.float32)
+        if self.prompt_normalize and not is_default:
+            wav = normalize_prompt(wav, sr)
         codes = self.tokenizer.encode(torch.from_numpy(wav).to(self.device)[None, None])[0]  # [Q, Fp]
         return codes, self._phonemes(prompt_text, f"{src} (prompt text)"), src
 

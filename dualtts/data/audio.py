@@ -57,6 +57,31 @@ def loudness_normalize(wav: np.ndarray, target_dbfs: float = -23.0, max_peak: fl
     return out.astype(np.float32)
 
 
+def trim_silence(wav: np.ndarray, sr: int, threshold_db: float = -45.0, pad_s: float = 0.1) -> np.ndarray:
+    """``wav: [T]`` less its leading and trailing frames (10 ms) more than ``-threshold_db`` below the loudest, keeping
+    ``pad_s`` around the speech."""
+    frame = int(0.01 * sr)
+    n = len(wav) // frame
+    if n == 0:
+        return wav
+    e = 10 * np.log10(np.mean(wav[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
+    active = np.flatnonzero(e > e.max() + threshold_db)
+    if active.size == 0:
+        return wav
+    pad = int(pad_s * sr)
+    return wav[max(0, active[0] * frame - pad): min(len(wav), (active[-1] + 1) * frame + pad)]
+
+
+def normalize_prompt(wav: np.ndarray, sr: int, band_hz: float | None = 8000.0, target_dbfs: float = -23.0) -> np.ndarray:
+    """A voice prompt made to look like the training audio of the mini corpus: silence trimmed, band-limited to
+    ``band_hz`` (most engine voices are 16 kHz recordings; None: full band), RMS ``target_dbfs`` (the corpus level)."""
+    wav = trim_silence(np.asarray(wav, dtype=np.float32), sr)
+    if band_hz is not None and 2 * band_hz < sr:
+        n = len(wav)
+        wav = resample(resample(wav, sr, int(2 * band_hz)), int(2 * band_hz), sr)[:n]
+    return loudness_normalize(wav, target_dbfs)
+
+
 def validate(
     wav: np.ndarray,
     sr: int,

@@ -26,11 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from dualtts.data.atomic import write_text_atomic
-from dualtts.data.audio import loudness_normalize, save_audio
+from dualtts.data.audio import loudness_normalize, save_audio, trim_silence
 from dualtts.data.corpus_maker.engines import (ENGINES, INSTALL_HINT, EngineError, Voice, available_voices, engine_available,
                                        synthesize)
 from dualtts.data.corpus_maker.sentences import sentence_pool
@@ -192,19 +191,6 @@ def _write_table(path: Path, rows: list[dict]) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-def _trim_silence(wav: np.ndarray, sr: int, threshold_db: float = -45.0, pad_s: float = 0.1) -> np.ndarray:
-    frame = int(0.01 * sr)
-    n = len(wav) // frame
-    if n == 0:
-        return wav
-    e = 10 * np.log10(np.mean(wav[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
-    active = np.flatnonzero(e > e.max() + threshold_db)
-    if active.size == 0:
-        return wav
-    pad = int(pad_s * sr)
-    return wav[max(0, active[0] * frame - pad): min(len(wav), (active[-1] + 1) * frame + pad)]
-
-
 def make_corpus(spec: CorpusSpec, log=print) -> dict:
     """Synthesize the corpus described by ``spec``; returns a summary dict.
 
@@ -253,7 +239,7 @@ def make_corpus(spec: CorpusSpec, log=print) -> dict:
         if stem.with_suffix(".wav").exists() and stem.with_suffix(".normalized.txt").exists():
             return v, None, 0.0  # resumable: keep what a previous run finished
         wav = synthesize(v, text, spec.sample_rate)
-        wav = loudness_normalize(_trim_silence(wav, spec.sample_rate), target_dbfs=-23.0)
+        wav = loudness_normalize(trim_silence(wav, spec.sample_rate), target_dbfs=-23.0)
         write_text_atomic(stem.with_suffix(".original.txt"), text)
         write_text_atomic(stem.with_suffix(".normalized.txt"), normalize_text(text))
         save_audio(stem.with_suffix(".wav"), wav, spec.sample_rate)  # written last: marks the item done
