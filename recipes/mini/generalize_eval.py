@@ -132,6 +132,8 @@ def main(argv=None) -> int:
     ap.add_argument("--candidates", type=int, default=None, help="LM samples per sentence (default: the model's)")
     ap.add_argument("--content-prompt", choices=["prompt", "default"], default=None,
                     help="what the LM continues with a real prompt (default: the Synthesizer's default)")
+    ap.add_argument("--prompt-normalize", choices=["on", "off"], default=None,
+                    help="trim, band-limit and level a real prompt first (default: the model's setting)")
     ap.add_argument("--engine-voices", default="", help="comma list of engine:voice for engines_natural_wer")
     ap.add_argument("--sets", default="natural,real", help="comma list: natural, real")
     ap.add_argument("--device", default="cpu")
@@ -145,9 +147,11 @@ def main(argv=None) -> int:
     from dualtts import Synthesizer
 
     tts = Synthesizer.from_pretrained(a.model, device=a.device)
+    if a.prompt_normalize:
+        tts.prompt_normalize = a.prompt_normalize == "on"
     kw = {"candidates": a.candidates} if a.candidates else {}
     report = {"model": a.model or "default", "candidates": a.candidates or tts.default_candidates,
-              "content_prompt": a.content_prompt or tts.content_prompt, "natural_source": str(NATURAL.relative_to(HERE.parents[1]))}
+              "content_prompt": a.content_prompt or tts.content_prompt, "prompt_normalize": tts.prompt_normalize, "natural_source": str(NATURAL.relative_to(HERE.parents[1]))}
 
     nat_items = [{"id": f"n{i:04d}", "text": t} for i, t in enumerate(sentences)]
     synthesize_all(tts, nat_items, out / "natural", "natural (default voice)", **kw)
