@@ -192,7 +192,8 @@ class DualCodec(Pretrained, nn.Module):
     def usage(self) -> dict[str, float]:
         """``usage/rvq{i}``: each codebook's perplexity over recent batches / its size (1.0: all codes used equally)."""
         layers = [self.semantic_vq, *self.acoustic_rvq.layers]
-        return {f"usage/rvq{i + 1}": layer.perplexity_usage() for i, layer in enumerate(layers)}
+        values = torch.stack([layer.perplexity() for layer in layers]).tolist()  # one host sync for all layers
+        return {f"usage/rvq{i + 1}": v for i, v in enumerate(values)}
 
     # --- persistence --------------------------------------------------------------------------
     def num_params(self, include_ssl: bool = False) -> int:

@@ -76,24 +76,31 @@ class FactorizedVQ(nn.Module):
 
     @torch.no_grad()
     def _track(self, codes: torch.Tensor, z_e: torch.Tensor) -> None:
-        counts = torch.bincount(codes.reshape(-1), minlength=self.codebook_size).float()
+        """Usage counters and the dead-code restart, without a host sync (no ``nonzero``, ``bincount`` or
+        ``if`` on device values): every step draws a candidate for every code and keeps it where the code is dead."""
+        flat = codes.reshape(-1)
+        counts = torch.zeros(self.codebook_size, device=flat.device).scatter_add_(0, flat, torch.ones_like(flat, dtype=torch.float))
         used = counts > 0
         self.freq_ema.mul_(0.95).add_(0.05 * counts / counts.sum().clamp(min=1))
         self.steps_unused = torch.where(used, torch.zeros_like(self.steps_unused), self.steps_unused + 1)
         if self.dead_after <= 0:
             return
-        dead = (self.steps_unused >= self.dead_after).nonzero().squeeze(1)
-        if dead.numel():
-            pool = z_e.transpose(1, 2).reshape(-1, self.code_dim)
-            pick = pool[torch.randint(0, pool.shape[0], (dead.numel(),), device=pool.device)]
-            pick = pick if self.raw else F.normalize(pick, dim=-1)  # raw lookup: restart on the projections as they are
-            self.codebook.weight.data[dead] = pick.to(self.codebook.weight.dtype)
-            self.steps_unused[dead] = 0
+        dead = self.steps_unused >= self.dead_after
+        pool = z_e.transpose(1, 2).reshape(-1, self.code_dim)
+        pick = pool[torch.randint(0, pool.shape[0], (self.codebook_size,), device=pool.device)]
+        pick = pick if self.raw else F.normalize(pick, dim=-1)  # raw lookup: restart on the projections as they are
+        w = self.codebook.weight.data
+        w.copy_(torch.where(dead[:, None], pick.to(w.dtype), w))
+        self.steps_unused.masked_fill_(dead, 0)
+
+    def perplexity(self) -> torch.Tensor:
+        """Codebook perplexity of recent training batches / codebook size, as a 0-d tensor on the device."""
+        p = self.freq_ema / self.freq_ema.sum()
+        return torch.exp(-(p * torch.log(p.clamp(min=1e-12))).sum()) / self.codebook_size
 
     def perplexity_usage(self) -> float:
         """Codebook perplexity of recent training batches / codebook size (1.0: every code used equally)."""
-        p = self.freq_ema / self.freq_ema.sum()
-        return float(torch.exp(-(p * torch.log(p.clamp(min=1e-12))).sum()) / self.codebook_size)
+        return float(self.perplexity())
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.pop(prefix + "used_recently", None)  # a monitor of checkpoints before 2026-12 (removed)

@@ -85,11 +85,13 @@ class SemanticLM(Pretrained, nn.Module):
         return self.embed.weight.device  # (the head may be an int8 module)
 
     def forward(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None, position_ids=None, cache=None,
-                use_cache: bool = False):
-        """ids: [B, L] -> (logits [B, L, S+1], cache)."""
+                use_cache: bool = False, logits_to_keep: int = 0):
+        """ids: [B, L] -> (logits [B, L, S+1], cache). ``logits_to_keep`` > 0: the head reads only the last that
+        many positions (logits [B, logits_to_keep, S+1]; sampling needs the last one)."""
         out = self.backbone(inputs_embeds=self.dropout(self.embed(ids)), attention_mask=attention_mask, position_ids=position_ids,
                             cache=cache, use_cache=use_cache)
-        return self.head(out.last_hidden_state), out.cache if use_cache else None
+        h = out.last_hidden_state
+        return self.head(h[:, -logits_to_keep:] if logits_to_keep else h), out.cache if use_cache else None
 
     def loss(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """batch: ``ids / labels / attention_mask`` [B, L] (:func:`collate`) -> loss, acc, tokens."""
