@@ -20,11 +20,11 @@ from dualtts.codec.feature_cache import TeacherCache
 from dualtts.codec.hf_train import TrainableHFCodec, is_hf_model
 from dualtts.codec.losses import ComplexSTFTLoss, MultiScaleMelLoss, discriminator_loss, feature_matching_loss, generator_adv_loss
 from dualtts.codec.model import DualCodec
-from dualtts.data.audio import load_audio
+from dualtts.data.audio import AudioError, load_audio
 from dualtts.data.checkpoint import load_state, resolve_checkpoint
 from dualtts.data.manifest import read_manifest
 from dualtts.data.robust import BadFileLog, SkipUnreadable
-from dualtts.training.loop import TrainConfig
+from dualtts.training.loop import TrainConfig, loader_options
 
 # the paper's weights; "complex" (phase-aware complex-STFT loss, ours) is off by default
 LOSS_WEIGHTS = {"mel": 15.0, "adv": 1.0, "fm": 2.0, "codebook": 1.0, "commitment": 0.25, "semantic": 15.0, "complex": 0.0}
@@ -149,7 +149,7 @@ class CodecTask:
         ds = SkipUnreadable(ds, bad, self.train_paths)  # an unreadable file: the next item instead (resume stays exact)
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=True, drop_last=len(ds) >= self.cfg.batch_size,
-                          generator=g, num_workers=0)
+                          generator=g, **loader_options(self.cfg.train))
 
     def train_step(self, batch, update, step: int) -> dict[str, float]:
         w, logs = self.w, {}
@@ -184,8 +184,16 @@ class CodecTask:
             return {}
         codec = accelerator.unwrap_model(self.g).eval()
         res: dict[str, list[float]] = {}
+        # an unreadable held-out file is left out (said once, listed in bad_files.txt beside the training's own)
+        # instead of stopping the training at its first validation
+        bad, unreadable = BadFileLog(Path(self.cfg.train.out_dir) / "bad_files.txt", [u.audio for u in self.val_utts], 1.0), 0
         for n, u in enumerate(self.val_utts):
-            wav, sr = load_audio(u.audio, codec.sample_rate, max_seconds=30)
+            try:
+                wav, sr = load_audio(u.audio, codec.sample_rate, max_seconds=30)
+            except (AudioError, OSError) as e:
+                bad.add(u.audio, getattr(e, "problem", None) or str(e) or type(e).__name__)
+                unreadable += 1
+                continue
             x = torch.from_numpy(wav).to(accelerator.device)[None, None]
             codes = codec.encode(x)
             for tag, q in (("all", codes.shape[1]), ("rvq1", 1)):
@@ -195,7 +203,10 @@ class CodecTask:
                 if writer is not None and n < 2:
                     writer.add_audio(f"val/{u.id}_{tag}", y[0].cpu().clamp(-1, 1), step, sample_rate=sr)
         codec.train()
-        return {k: float(np.nanmean(v)) for k, v in res.items()}
+        out = {k: float(np.nanmean(v)) for k, v in res.items()}
+        if unreadable:
+            out["unreadable"] = unreadable
+        return out
 
     def save_extra(self, folder: Path) -> None:
         self.acc.unwrap_model(self.g).save_pretrained(folder / "codec")

@@ -30,7 +30,7 @@ from dualtts.data.manifest import read_codes
 from dualtts.flow.nar import AcousticNAR
 from dualtts.flow.train import collate_codes, read_states
 from dualtts.training.config import load_stage_config
-from dualtts.training.loop import TrainConfig
+from dualtts.training.loop import TrainConfig, loader_options
 
 
 @dataclass
@@ -75,7 +75,7 @@ class WindowDataset(Dataset):
         c = self.codes[i][:, s: s + self.frames]
         wav = load_audio(self.utts[i].audio, self.sr)[0][s * self.hop: (s + c.shape[1]) * self.hop]
         wav = np.pad(wav, (0, c.shape[1] * self.hop - len(wav)))
-        x = None if self.states is None else torch.from_numpy(self.states[i][s: s + self.frames].astype(np.float32))
+        x = None if self.states is None else torch.from_numpy(np.array(self.states[i][s: s + self.frames], dtype=np.float32))
         return torch.from_numpy(c), x, torch.from_numpy(wav)
 
 
@@ -139,7 +139,7 @@ class DecoderTask:
         ds = WindowDataset(*data, self.cfg.window_frames, self.hop, self.sr, seed, epoch, random_start)
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=shuffle, collate_fn=collate_windows, generator=g,
-                          drop_last=shuffle and len(ds) >= self.cfg.batch_size)
+                          drop_last=shuffle and len(ds) >= self.cfg.batch_size, **(loader_options(self.cfg.train) if shuffle else {}))
 
     def train_loader(self, seed: int, epoch: int) -> DataLoader:
         return self._loader(self.train_data, seed, epoch, shuffle=True)

@@ -15,7 +15,7 @@ from dualtts.data.manifest import read_codes, tokenizer_info
 from dualtts.flow.nar import AcousticNAR, get_nar_config
 from dualtts.flow.train import CodesDataset, collate_codes, read_states
 from dualtts.training.config import load_stage_config
-from dualtts.training.loop import TrainConfig
+from dualtts.training.loop import TrainConfig, loader_options
 
 
 @dataclass
@@ -24,7 +24,7 @@ class NARTrainConfig:
     init: str | None = None
     train_manifest: str = ""
     val_manifest: str | None = None
-    lm_states: str | None = None     # folder of <id>.npy LM states (dualtts lm-states) to condition on
+    lm_states: str | None = None     # folder of <id>.npy LM states (dualtts lm-states) to condition on (read per batch)
     batch_size: int = 16
     max_frames: int = 150
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -68,7 +68,7 @@ class NARTask:
         ds = CodesDataset(self.train_codes, self.cfg.max_frames, seed, epoch, self.train_states)
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=True, collate_fn=collate_codes, generator=g,
-                          drop_last=len(ds) >= self.cfg.batch_size)
+                          drop_last=len(ds) >= self.cfg.batch_size, **loader_options(self.cfg.train))
 
     def train_step(self, batch: dict, update, step: int) -> dict[str, float]:
         with self.acc.autocast():

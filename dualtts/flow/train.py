@@ -5,8 +5,10 @@
 """
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from dualtts.data.manifest import read_codes
 from dualtts.flow.config import get_flow_config
 from dualtts.flow.model import AcousticFlow
 from dualtts.flow.infer import fill_utterance, split_latent
-from dualtts.training.loop import TrainConfig
+from dualtts.training.loop import TrainConfig, loader_options
 
 
 @dataclass
@@ -37,18 +39,54 @@ class FlowTrainConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-def read_states(folder: str | Path, utts: list, codes: list[np.ndarray]) -> list[np.ndarray]:
-    """The LM states ``<id>.npy [F, C]`` of each utterance, frame-aligned with its codes."""
-    out = []
+def read_states(folder: str | Path, utts: list, codes: list[np.ndarray], lazy: bool = True) -> "StatesFiles | list[np.ndarray]":
+    """The LM states ``<id>.npy [F, C]`` of each utterance, frame-aligned with its codes. Only the files' headers
+    are read here (shape and type checked); ``lazy`` (the default) hands back :class:`StatesFiles`, which reads an
+    item's frames when a batch needs them: all of LibriTTS's states (~40 GB at fp16) never sit in memory at once.
+    ``lazy=False``: every array loaded now (a list)."""
+    paths, shapes = [], []
     for u, c in zip(utts, codes):
         p = Path(folder) / f"{u.id}.npy"
         if not p.is_file():
             raise FileNotFoundError(f"{p}: no LM states for utterance {u.id} (run dualtts lm-states on its manifest)")
-        x = np.load(p, allow_pickle=False)
-        if x.ndim != 2 or x.shape[0] != c.shape[1]:
-            raise ValueError(f"{p}: states of shape {x.shape}; expected [{c.shape[1]}, C] (one per frame of its codes)")
-        out.append(x)
-    return out
+        shape, dtype = npy_header(p)
+        if len(shape) != 2 or shape[0] != c.shape[1] or not np.issubdtype(dtype, np.floating):
+            raise ValueError(f"{p}: states of shape {shape} ({dtype}); expected [{c.shape[1]}, C] floats (one per frame of its codes)")
+        paths.append(str(p))
+        shapes.append(shape)
+    states = StatesFiles(paths, shapes)
+    return states if lazy else [states[i].copy() for i in range(len(states))]
+
+
+def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype]:
+    """``(shape, dtype)`` of a ``.npy`` file from its header alone."""
+    with open(path, "rb") as f:
+        try:
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f)
+        except ValueError as e:
+            raise ValueError(f"{path}: not a readable .npy file ({e})") from None
+    return tuple(shape), dtype
+
+
+class StatesFiles(Sequence):
+    """LM states read per item: ``states[i]`` is ``<id>.npy`` as a read-only memory map ``[F, C]``, so slicing it
+    (a training crop) reads only those frames from disk; ``states[a:b]`` is another :class:`StatesFiles`. Holds
+    paths and shapes only (cheap to hand to DataLoader workers)."""
+
+    def __init__(self, paths: list[str], shapes: list[tuple[int, ...]]):
+        self.paths, self.shapes = list(paths), list(shapes)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return StatesFiles(self.paths[i], self.shapes[i])
+        if not math.prod(self.shapes[i]):
+            return np.load(self.paths[i], allow_pickle=False)  # (an empty array cannot be memory-mapped)
+        return np.load(self.paths[i], mmap_mode="r", allow_pickle=False)
 
 
 class CodesDataset(Dataset):
@@ -65,7 +103,7 @@ class CodesDataset(Dataset):
     def __getitem__(self, i: int):
         s, e = self.starts[i], self.starts[i] + self.max_frames
         c = torch.from_numpy(self.codes[i][:, s:e])
-        return c if self.states is None else (c, torch.from_numpy(self.states[i][s:e].astype(np.float32)))
+        return c if self.states is None else (c, torch.from_numpy(np.array(self.states[i][s:e], dtype=np.float32)))
 
 
 def collate_codes(items: list) -> dict[str, torch.Tensor]:
@@ -172,7 +210,7 @@ class FlowTask:
         ds = CodesDataset(self.train_codes, self.cfg.max_frames, seed, epoch, self.train_states)
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         return DataLoader(ds, batch_size=self.cfg.batch_size, shuffle=True, collate_fn=collate_codes, generator=g,
-                          drop_last=len(ds) >= self.cfg.batch_size)
+                          drop_last=len(ds) >= self.cfg.batch_size, **loader_options(self.cfg.train))
 
     def _inputs(self, batch):
         codes, mask = batch["codes"], batch["mask"]

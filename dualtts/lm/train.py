@@ -7,6 +7,7 @@ phoneme table of ``dualtts prepare`` (``symbols.json``); the codebook size and f
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from dualtts.data.sampler import BucketBatchSampler
 from dualtts.data.text import SymbolTable
 from dualtts.lm.config import get_lm_config
 from dualtts.lm.model import SemanticLM, collate, lm_loss
-from dualtts.training.loop import TrainConfig
+from dualtts.training.loop import TrainConfig, loader_options
 
 
 @dataclass
@@ -111,7 +112,8 @@ class LMTask:
                                      max_seconds=self.cfg.max_batch_seconds, shuffle=True, seed=seed)
         sampler.set_epoch(epoch)
         data = TextDropout(self.train_set, self.cfg.text_dropout, seed, epoch) if self.cfg.text_dropout else self.train_set
-        return DataLoader(data, batch_sampler=sampler, collate_fn=self._collate, num_workers=0)
+        return DataLoader(data, batch_sampler=sampler, collate_fn=functools.partial(collate, self.lm.cfg),
+                          **loader_options(self.cfg.train))
 
     def train_step(self, batch: dict, update, step: int) -> dict[str, float]:
         with self.acc.autocast():

@@ -57,6 +57,18 @@ class TrainConfig:
     cpu: bool = False
     optim: dict = field(default_factory=dict)  # per-module overrides, e.g. {"discriminator": {"lr": 2e-4}}
     max_bad_steps: int = 10            # a NaN/inf loss skips its step (counted); this many in a row stop training
+    num_workers: int = 0               # DataLoader worker processes reading the batches ahead (0: in the training process);
+                                       # the batches are the same either way (each item depends on seed, epoch and index)
+    pin_memory: bool | None = None     # page-locked batches, copied to the GPU without blocking; None: when training on CUDA
+
+
+def loader_options(cfg: TrainConfig) -> dict:
+    """The DataLoader keywords every stage's loaders take from :class:`TrainConfig`: workers and pinned memory."""
+    pin = cfg.pin_memory if cfg.pin_memory is not None else (torch.cuda.is_available() and not cfg.cpu)
+    opts = {"num_workers": max(0, int(cfg.num_workers)), "pin_memory": bool(pin)}
+    if opts["num_workers"]:
+        opts["prefetch_factor"] = 4
+    return opts
 
 
 def fast_bf16_cpu() -> bool:
@@ -345,8 +357,8 @@ class Trainer:
 
 
 def _to(batch, device):
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device)
+    if isinstance(batch, torch.Tensor):  # (from pinned memory the copy does not block the host)
+        return batch.to(device, non_blocking=True)
     if isinstance(batch, dict):
         return {k: _to(v, device) for k, v in batch.items()}
     if isinstance(batch, (list, tuple)):
