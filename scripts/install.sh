@@ -44,10 +44,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 PIP="$PY -m pip install -q --disable-pip-version-check"
-# The CPU wheel of torch 2.13.0 (local on our machines); any torch>=2.4 works elsewhere.
+# The CPU wheel of torch 2.13.0 (local on our machines); any torch>=2.6 works elsewhere.
 if ! "$PY" -c "import torch" 2>/dev/null; then
   echo "[install] torch"
-  $PIP "torch==2.13.0" 2>/dev/null || $PIP "torch>=2.4"
+  $PIP "torch==2.13.0" 2>/dev/null || $PIP "torch>=2.6"
 fi
 echo "[install] python packages"
 $PIP -r requirements.txt
