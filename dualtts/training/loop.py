@@ -175,9 +175,12 @@ class Trainer:
         if resume:
             self.load_latest()
         if acc.is_main_process:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(self.out / "tensorboard"))
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # (train_log.jsonl holds the same numbers)
+                print("warning: tensorboard is not installed: no tensorboard logs (pip install tensorboard)", file=sys.stderr)
+            else:
+                self.writer = SummaryWriter(str(self.out / "tensorboard"))
         history: list[dict] = []
         t0 = time.monotonic()  # train_log.jsonl's wall_s: seconds since this process started (or resumed) training
         bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", file=sys.stderr, disable=not acc.is_main_process or None)
