@@ -26,7 +26,6 @@ mkdir -p $G
 stamp() { echo "[generalize $(date +%H:%M:%S)] $*"; }
 
 [ -f exp/natural/train.txt ] || { stamp "natural text"; python recipes/mini/generalize/natural_text.py; }
-[ -f exp/real-voices/manifest.jsonl ] || { stamp "real voices"; python recipes/mini/generalize/real_voices.py; }
 
 corpus() {  # out, extra make-corpus args...
   local out=$1; shift
@@ -50,7 +49,7 @@ import json, sys
 from dualtts.data.text import SymbolTable
 table = SymbolTable.load(sys.argv[1])
 kept = dropped = 0
-for m in sys.argv[2:]:
+for i, m in enumerate(sys.argv[2:]):
     for line in open(m, encoding="utf-8"):
         row = json.loads(line)
         try:
@@ -60,6 +59,7 @@ for m in sys.argv[2:]:
             continue
         if not row["codes"].startswith("/"):  # token paths are relative to their own manifest
             row["codes"] = str((__import__("pathlib").Path(m).parent / row["codes"]).resolve())
+        row["id"] = f"{i}-{row['id']}"  # both corpora number their utterances alike
         kept += 1
         print(json.dumps(row))
 print(f"train rows kept {kept}, dropped {dropped} (phonemes outside the LM's table)", file=sys.stderr)
@@ -96,6 +96,7 @@ TokenReader.from_pretrained(reader).half().save_pretrained(f"{out}/reader")
 EOF
   mv $B.tmp $B
 fi
+[ -f exp/real-voices/manifest.jsonl ] || { stamp "real voices"; python recipes/mini/generalize/real_voices.py; }
 for m in shipped candidate; do
   d=$([ $m = shipped ] && echo $SHIPPED || echo $B)
   [ -f $G/eval-$m/report.json ] || { stamp "score $m"; python recipes/mini/generalize_eval.py --model $d --out $G/eval-$m; }
