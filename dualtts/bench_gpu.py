@@ -24,7 +24,6 @@ import datetime
 import gc
 import json
 import math
-import os
 import platform
 import subprocess
 import sys
@@ -311,7 +310,7 @@ def measure_training(ctx: dict, stage: str, precision: str) -> dict:
         res["positions_per_s"] = round(tokens / dt)
     if stage == "codec":
         res["encode"] = _encode_speed(ctx, mods["generator"])
-    del trainer, task
+    trainer = task = None  # (not del: the step closure above names them)
     _reset_peak(dev)
     return res
 
