@@ -16,6 +16,23 @@ KEEP_FP32 = ("mean", "std", "latent_")  # normalization statistics
 PARTS = ("codec", "lm", "flow")
 
 
+def relative_paths(value, root: str | os.PathLike):
+    """``value`` (a string, or dicts / lists of them) for ``bundle.json`` with no path of the build machine in it:
+    a string that is an absolute path, or a relative one that exists, becomes relative to ``root`` (the checkout:
+    ``exp/corpus-v3/...``) when it lies inside it, else None; other values are kept."""
+    if isinstance(value, dict):
+        return {k: relative_paths(v, root) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [relative_paths(v, root) for v in value]
+    if not isinstance(value, str) or not value or not (os.path.isabs(value) or os.path.exists(value)):
+        return value
+    root = Path(root).resolve()
+    try:
+        return Path(value).resolve().relative_to(root).as_posix()
+    except ValueError:  # outside the checkout: where it was means nothing elsewhere
+        return None
+
+
 def to_fp16(src: Path, dst: Path) -> int:
     """Copy a checkpoint folder, its float weights as fp16; returns the new weight file's bytes."""
     from safetensors.torch import load_file, save_file

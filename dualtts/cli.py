@@ -8,6 +8,7 @@
     dualtts train codec|lm|flow|nar --config YAML [key=value ...]
     dualtts synthesize --text "..." --out out.wav | lm-states | lm-generate | flow-generate
     dualtts demo [--model DIR]                     (the web demo, gradio)
+    dualtts serve [--model DIR] [--voices DIR]     (OpenAI-compatible speech server: POST /v1/audio/speech)
     dualtts bench [--quick]                        (codec, LM, acoustic stage and end-to-end speed: JSON + report)
     dualtts download --corpus libritts|libritts-r --subsets ... --out DIR
     dualtts finetune --data DIR_OR_CSV --out DIR    (the default model fine-tuned on your clips: DIR/model)

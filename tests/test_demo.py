@@ -4,6 +4,7 @@
 Skipped only where gradio or the system browser (/usr/bin/chromium, /usr/bin/chromedriver) is missing;
 ``bash scripts/install.sh --dev`` installs both."""
 import io
+import json
 import math
 import os
 import urllib.request
@@ -53,10 +54,13 @@ def engine():
 
 def test_handlers_speak_reconstruct_and_refuse_bad_input(engine, tmp_path):
     from dualtts.data.audio import load_audio
-    from dualtts.demo.app import build_app, codec_handler, tts_handler
+    from dualtts.demo.app import EXAMPLES, build_app, codec_handler, tts_handler
 
     app = build_app(engine)
     assert isinstance(app, gr.Blocks) and not engine.loaded, "the model loads on the first request, not before"
+    page = json.dumps(app.config)  # the subtitle says what the shipped model uses; clickable example sentences
+    assert "non-autoregressive model (NAR)" in page and "a flow fills" not in page and "best of 16" in page
+    assert all(x in page for x in EXAMPLES) and "tts-examples" in page
     for bad, says in (("", "nothing to say"), ("   ", "nothing to say")):
         assert says in _user_error(tts_handler, engine, bad, None, None)
     empty = tmp_path / "empty.wav"

@@ -21,6 +21,13 @@ from dualtts.demo.engine import CODEC_MAX_SECONDS, MAX_TEXT_CHARS, MAX_UPLOAD_MB
 MAX_QUEUE = 16  # requests waiting for the model beyond the one running; more are refused ("queue is full")
 
 TITLE = "DualTTS demo"
+EXAMPLES = (  # clickable sentences of the text to speech page
+    "The weather today is cold and windy, with some rain in the afternoon.",
+    "Please call me back tomorrow morning after nine.",
+    "A quiet river ran past the old mill, and the children watched the boats go by.",
+    "Could you tell me the way to the station? I think I am lost.",
+    "Thank you for waiting. Your order will be ready in ten minutes.",
+)
 
 
 def _user_errors(fn):
@@ -92,8 +99,7 @@ def build_app(engine: DemoEngine | None = None) -> gr.Blocks:
     n_q = engine.codec_layers()
     default_voice = engine.has_default_voice()
     with gr.Blocks(title=TITLE) as app:
-        gr.Markdown(f"# {TITLE}\nZero-shot text to speech on DualCodec tokens: a semantic LM writes the first codec "
-                    "layer, a flow fills in the acoustic layers, the codec decodes them.")
+        gr.Markdown(f"# {TITLE}\nZero-shot text to speech on DualCodec tokens: {engine.describe()}")
         with gr.Tab("Text to speech"):
             with gr.Row():
                 with gr.Column():
@@ -112,6 +118,8 @@ def build_app(engine: DemoEngine | None = None) -> gr.Blocks:
                         steps = gr.Slider(2, 64, value=16, step=1, label="Flow steps")
                         cfg_scale = gr.Slider(0.0, 5.0, value=2.0, step=0.1, label="Flow guidance (cfg scale)")
                     run = gr.Button("Synthesize", variant="primary", elem_id="tts-run")
+                    gr.Examples([[x] for x in EXAMPLES], inputs=[text], label="Example sentences (click one)",
+                                elem_id="tts-examples")
                 with gr.Column():
                     out = gr.Audio(label="Speech", type="numpy", format="wav", interactive=False, elem_id="tts-out")
                     stats = gr.Markdown(elem_id="tts-stats")

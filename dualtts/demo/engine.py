@@ -1,5 +1,6 @@
-"""The model behind the demo: one :class:`~dualtts.synthesizer.Synthesizer`, loaded on first use, and the two
-jobs the pages run on it (text to speech, codec round trip), one at a time.
+"""The model behind the demo: a :class:`~dualtts.serve.engine.SpeechEngine` (one Synthesizer, loaded on first
+use, one inference at a time; shared with ``dualtts serve``), and the two jobs the pages run on it (text to speech,
+codec round trip).
 
 No gradio here: the functions take plain values and return numpy audio plus numbers; bad input raises the
 project's one-line errors (:class:`data.audio.AudioError`, :class:`data.text.TextError`, ``ValueError``),
@@ -8,17 +9,16 @@ which the pages turn into messages.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dualtts.serve.engine import MAX_UPLOAD_MB, PROMPT_MAX_SECONDS, SpeechEngine, check_prompt, check_upload  # noqa: F401
+
 CODEC_MAX_SECONDS = 30.0  # longest upload the codec page takes (one forward pass, no chunking)
-PROMPT_MAX_SECONDS = 15.0  # longest voice prompt
 MAX_TEXT_CHARS = 1000  # longest text one request may synthesize (the CLI takes more, a shared page should not)
-MAX_UPLOAD_MB = 20  # largest audio file the pages take (also gradio's upload limit, see demo.app.launch)
 
 
 @dataclass
@@ -41,56 +41,17 @@ class Reconstruction:
     wall_s: float
 
 
-def check_upload(path: str) -> None:
-    """Refuse an audio file over :data:`MAX_UPLOAD_MB` (a request that did not come through gradio's upload
-    limit), with one line; a missing file is left to :func:`data.audio.load_audio` to report."""
-    from dualtts.data.audio import AudioError
-
-    try:
-        size = Path(path).stat().st_size
-    except OSError:
-        return
-    if size > MAX_UPLOAD_MB * 1024 * 1024:
-        raise AudioError(path, f"too big: {size / 2**20:.1f} MB, at most {MAX_UPLOAD_MB} MB")
-
-
-def check_prompt(path: str, max_seconds: float = PROMPT_MAX_SECONDS) -> None:
-    """Size and duration of a voice prompt from its header, before the request waits for the model."""
-    from dualtts.data.audio import AudioError, audio_info
-
-    check_upload(path)
-    if not Path(path).is_file() or Path(path).stat().st_size == 0:
-        return  # load_audio says "file not found" / "empty file"
-    sr, frames, _ = audio_info(path)
-    if frames / max(sr, 1) > max_seconds:
-        raise AudioError(path, f"too long: {frames / sr:.1f} s, at most {max_seconds:g} s allowed for a voice prompt")
-
-
 def bitrate_kbps(frame_rate: float, codebook_sizes: list[int], layers: int) -> float:
     """frame rate x sum over the first ``layers`` codebooks of log2(size), in kbit/s."""
     return frame_rate * sum(math.log2(s) for s in codebook_sizes[:layers]) / 1000
 
 
-class DemoEngine:
+class DemoEngine(SpeechEngine):
     """``model``: a model folder (None: the shipped dualtts-mini); loaded on the first request, then kept.
     Every inference holds ``self.lock``, so two requests never run the model at once."""
 
     def __init__(self, model: str | None = None, device: str = "auto", language: str = "en-us"):
-        self.model, self.device, self.language = model, device, language
-        self.lock = threading.Lock()
-        self._tts = None
-
-    @property
-    def loaded(self) -> bool:
-        return self._tts is not None
-
-    def synthesizer(self):
-        """The Synthesizer (loaded now if it was not yet). Call with ``self.lock`` held."""
-        if self._tts is None:
-            from dualtts.synthesizer import Synthesizer
-
-            self._tts = Synthesizer.from_pretrained(self.model, language=self.language, device=self.device)
-        return self._tts
+        super().__init__(model, device, language, max_chars=MAX_TEXT_CHARS)
 
     def codec_layers(self) -> int:
         """Number of RVQ layers of the model's codec, from its config when the folder is local (no loading)."""
@@ -104,42 +65,19 @@ class DemoEngine:
         with self.lock:
             return len(self.synthesizer().tokenizer.codebook_sizes)
 
-    def has_default_voice(self) -> bool:
-        from dualtts.model_path import default_model_dir
-
-        if self._tts is not None:
-            return self._tts.default_prompt is not None
-        root = Path(self.model) if self.model else default_model_dir()
-        return (root / "prompt.wav").is_file() and (root / "prompt.txt").is_file()
-
     def synthesize(self, text: str, prompt: str | None = None, prompt_text: str | None = None, *, seed: int = 0,
                    steps: int = 16, cfg_scale: float = 2.0, **sampling) -> Synthesis:
         """``prompt``: an audio file (None: the model's default voice); ``prompt_text``: its transcript (None or
         blank: transcribed by the offline ASR). ``sampling``: :class:`lm.sampler.SamplingConfig` fields."""
-        from dualtts.data.text import TextError
-
-        text = (text or "").strip()
-        if not text:
-            raise TextError("text", "nothing to say: the text is empty")
-        if len(text) > MAX_TEXT_CHARS:
-            raise TextError("text", f"too long: {len(text)} characters, at most {MAX_TEXT_CHARS} in the demo")
-        prompt_text = (prompt_text or "").strip() or None
-        if prompt is None and prompt_text is not None:
-            raise ValueError("a prompt transcript was given without prompt audio")
-        if prompt is not None:
-            check_prompt(prompt)
-        with self.lock:
-            t0 = time.perf_counter()
-            fresh = self._tts is None
-            tts = self.synthesizer()
-            load_s = time.perf_counter() - t0 if fresh else None
-            wav = tts(text, prompt, prompt_text, seed=int(seed), steps=int(steps), cfg_scale=float(cfg_scale),
-                      max_prompt_seconds=PROMPT_MAX_SECONDS, **sampling)
-            stats = dict(tts.stats)
+        t0, info = time.perf_counter(), {}
+        pieces = list(self.stream(text, prompt, prompt_text, info=info, seed=seed, steps=steps, cfg_scale=cfg_scale,
+                                  **sampling))
+        wav = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        stats, sr, load_s = info.get("stats", {}), info["sample_rate"], info["load_s"]
         if wav.size == 0:
             raise ValueError("the model produced no audio for this text (try another seed)")
-        return Synthesis(tts.tokenizer.sample_rate, wav, stats.get("seconds", wav.size / tts.tokenizer.sample_rate),
-                         stats.get("wall_s", 0.0), stats.get("rtf", 0.0), load_s)
+        return Synthesis(sr, wav, stats.get("seconds", wav.size / sr), stats.get("wall_s", time.perf_counter() - t0),
+                         stats.get("rtf", 0.0), load_s)
 
     def reconstruct(self, path: str, layers: int | None = None) -> Reconstruction:
         """Encode the audio file with the model's codec and decode its first ``layers`` RVQ layers (None: all)."""

@@ -1,7 +1,7 @@
 """Package trained codec / LM / flow checkpoints as one TTS model folder (what ``Synthesizer.from_pretrained``
 loads): ``OUT/{codec,lm,flow}/`` with fp16 weights (statistics buffers stay fp32), a default voice prompt
 ``prompt.wav`` + ``prompt.txt`` from a training utterance of a freely licensed voice, and ``bundle.json``
-(sizes, where each part came from, and how far fp16 moved the outputs).
+(sizes, where each part came from, as paths relative to the checkout, and how far fp16 moved the outputs).
 
     python recipes/mini/bundle.py --codec exp/speak/codec/final --lm exp/speak/lm/checkpoints/best/lm \\
         --flow exp/speak/flow/checkpoints/best/flow --manifest exp/corpus-v2/manifests/train.jsonl \\
@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 from dualtts.data.manifest import read_manifest  # noqa: E402
-from dualtts.bundle import write_model_folder  # noqa: E402  (to_fp16, the folder layout: shared with dualtts finetune)
+from dualtts.bundle import relative_paths, write_model_folder  # noqa: E402  (to_fp16, the folder layout: shared with dualtts finetune)
 
 # CMU ARCTIC voices (free licence, BSD-style) behind RHVoice and flite, in order of preference
 PROMPT_VOICES = ("rhvoice:clb", "rhvoice:slt", "flite:slt", "rhvoice:bdl")
@@ -84,7 +85,8 @@ def main() -> None:
     a = ap.parse_args()
     corpus = Path(a.manifest).resolve().parents[1] / "corpus" / "SPEAKERS.tsv"
     u, voice = pick_prompt(a.manifest, corpus)
-    info = {"sources": vars(a) | {"prompt": u.audio}, "prompt_voice": voice,
+    # (paths relative to the checkout: bundle.json carries no path of the machine it was built on)
+    info = {"sources": relative_paths(vars(a) | {"prompt": u.audio}, ROOT), "prompt_voice": voice,
             "prompt_licence": "CMU ARCTIC voice data (free use, BSD-style), through the RHVoice/flite voice"}
     if a.candidates is not None:
         info["candidates"] = a.candidates

@@ -111,7 +111,11 @@ def stage_times(stages: dict[str, Path], previous: Path, last_steps: dict[str, i
     return out
 
 
-def curves(stages: dict[str, Path], out: Path) -> None:
+def curves(stages: dict[str, Path], out: Path) -> bool:
+    """The loss curves of the stages that have a training log, one panel each, into ``out``; False (and no
+    figure) when none has one."""
+    if not stages:
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,6 +141,7 @@ def curves(stages: dict[str, Path], out: Path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=110)
+    return True
 
 
 def main() -> None:
@@ -210,8 +215,13 @@ def main() -> None:
               f"| top-1 | {train_lm['top1']:.3f} | {val_lm['top1']:.3f} | {test_lm['top1']:.3f} |",
               f"| NLL | {train_lm['nll']:.3f} | {val_lm['nll']:.3f} | {test_lm['nll']:.3f} |", "",
               f"Real-time factor of the whole pipeline ({speed['threads']} threads, default voice): {speed['rtf']}"]
+    logged = {k: v for k, v in stages.items() if (v / "train_log.jsonl").is_file()}
+    if not logged:  # (e.g. a report made from a copy of the evaluations, without the training runs)
+        note = f"No training logs (train_log.jsonl) under {', '.join(sorted({str(v) for v in stages.values()}))}: no loss curves drawn."
+        lines += ["", note]
+        print(note, file=sys.stderr)
     write_text_atomic(out / "speak_results.md", "\n".join(lines) + "\n")
-    curves({k: v for k, v in stages.items() if (v / "train_log.jsonl").is_file()}, out / "speak_curves.png")
+    curves(logged, out / "speak_curves.png")
     print(json.dumps(res, indent=1))
 
 
