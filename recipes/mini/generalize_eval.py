@@ -79,7 +79,7 @@ def joined_reference(clips: list[dict], path: Path, max_seconds: float = 30.0) -
                 break
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(path, np.concatenate(parts), sr)
-    return str(path)
+    return str(path.resolve())  # (manifests resolve relative paths against their own folder)
 
 
 def synthesize_all(tts, items: list[dict], out: Path, what: str, **kw) -> None:
