@@ -51,7 +51,6 @@ class Synthesizer:
     content_prompt: str = "prompt"
     # a given prompt is trimmed, band-limited to 8 kHz and set to the corpus level first (dualtts.data.audio.normalize_prompt)
     prompt_normalize: bool = False
-    sampling_defaults: dict = {}  # LM sampling settings a model folder sets (bundle.json good_enough, round_size)
     prompt_min_rms: float | None = None  # a quieter prompt is raised to this RMS before encoding (None: as it is)
 
     def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu",
@@ -73,6 +72,7 @@ class Synthesizer:
         # LM samples per sentence when a call does not say (best of them by the reader): the model folder's
         # bundle.json "candidates", else 4 with a reader
         self.default_candidates = 1 if reader is None else int(candidates or 4)
+        self.sampling_defaults: dict = {}  # LM sampling settings a model folder sets (bundle.json good_enough, round_size)
 
     @classmethod
     def from_pretrained(cls, path: str | None = None, *, lm: str | None = None, flow: str | None = None,
@@ -158,15 +158,19 @@ class Synthesizer:
 
     def _prompt(self, prompt, prompt_text: str | None, max_prompt_seconds: float):
         """-> (codes [Q, Fp], prompt phoneme ids, source name); the default voice when ``prompt`` is None."""
-        sr = self.tokenizer.sample_rate
         if prompt is None:
             if self.default_prompt is None:
                 raise ValueError("no prompt given and this model has no default voice (prompt.wav + prompt.txt)")
             key = (max_prompt_seconds, self.prompt_min_rms)
             if getattr(self, "_default_prompt_cache", (None,))[0] != key:  # encoded once, not on every call
-                self._default_prompt_cache = (key, self._prompt(*self.default_prompt, max_prompt_seconds))
+                self._default_prompt_cache = (key, self._encode_prompt(*self.default_prompt, max_prompt_seconds, False))
             return self._default_prompt_cache[1]
-        is_default = self.default_prompt is not None and (prompt, prompt_text) == self.default_prompt
+        return self._encode_prompt(prompt, prompt_text, max_prompt_seconds, self.prompt_normalize)
+
+    def _encode_prompt(self, prompt, prompt_text: str | None, max_prompt_seconds: float, normalize: bool):
+        """A prompt (path or float array) -> (codes [Q, Fp], prompt phoneme ids, source name); ``normalize``:
+        :func:`dualtts.data.audio.normalize_prompt` first (never for the model's own default voice)."""
+        sr = self.tokenizer.sample_rate
         if isinstance(prompt, (str, bytes)) or hasattr(prompt, "__fspath__"):
             wav, _ = load_audio(prompt, sr, min_seconds=0.5, max_seconds=max_prompt_seconds, require_speech=True)
             src = str(prompt)
@@ -177,7 +181,7 @@ class Synthesizer:
         rms = float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) if wav.size else 0.0
         if self.prompt_min_rms and 0 < rms < self.prompt_min_rms:
             wav = (wav * (self.prompt_min_rms / rms)).astype(np.float32)
-        if self.prompt_normalize and not is_default:
+        if normalize:
             wav = normalize_prompt(wav, sr)
         codes = self.tokenizer.encode(torch.from_numpy(wav).to(self.device)[None, None])[0]  # [Q, Fp]
         return codes, self._phonemes(prompt_text, f"{src} (prompt text)"), src
@@ -191,8 +195,11 @@ class Synthesizer:
         what the acoustic stage continues."""
         from dualtts.lm.rerank import generate_best_of
 
-        ph = torch.tensor(prompt_ph + self.symbols.encode(" ") + target)
-        lm_codes, lm_ph = (codes, ph) if content is None else (content[0], torch.tensor(content[1] + self.symbols.encode(" ") + target))
+        def text_ids(p):  # the prompt's phonemes, a word break, the target's
+            return torch.tensor(p + self.symbols.encode(" ") + target)
+
+        ph = text_ids(prompt_ph)
+        lm_codes, lm_ph = (codes, ph) if content is None else (content[0], text_ids(content[1]))
         tokens = generate_best_of(self.lm, self.reader, [lm_ph], [lm_codes[0]], [target], candidates=candidates, seed=seed,
                                   target_phonemes=[len(target)], **sampling)[0]
         tokens = tokens[tokens >= 0]
