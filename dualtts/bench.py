@@ -152,18 +152,21 @@ def measure_acoustic(model: str, device, repeats: int, seconds: float = 10.0, pr
 
 
 # --- end to end ----------------------------------------------------------------------------------
-def measure_e2e(model: str | None, sentences: int, device, repeats: int, steps: int = 16, warmup: int = 1) -> dict:
+def measure_e2e(model: str | None, sentences: int, device, repeats: int, steps: int = 16, warmup: int = 1,
+                sampling: dict | None = None) -> dict:
     """Streaming synthesis of the first ``sentences`` of :data:`SENTENCES` with the model's default voice:
-    RTF, time to first audio (prompt encoding included), after ``warmup`` other sentences."""
+    RTF, time to first audio (prompt encoding included), after ``warmup`` other sentences. ``sampling``: settings
+    for :meth:`Synthesizer.synthesize_stream` (``candidates``, ``good_enough``, ``round_size``); None: the model's."""
     from dualtts.synthesizer import Synthesizer
 
     tts = Synthesizer.from_pretrained(model, device=str(device))
     text = " ".join(SENTENCES[:sentences])
+    sampling = sampling or {}
     for _ in range(warmup):
-        list(tts.synthesize_stream(SENTENCES[-1], steps=steps))
+        list(tts.synthesize_stream(SENTENCES[-1], steps=steps, **sampling))
     stats = []
     for _ in range(repeats):
-        list(tts.synthesize_stream(text, seed=0, steps=steps))
+        list(tts.synthesize_stream(text, seed=0, steps=steps, **sampling))
         stats.append(dict(tts.stats))
     med = lambda k: statistics.median(s[k] for s in stats)
     return {"chars": len(text), "sentences": sentences, "audio_s": med("seconds"), "wall_s": med("wall_s"), "rtf": med("rtf"),
@@ -314,6 +317,9 @@ def run(parts, model: str | None, threads: int, device, out_dir, quick: bool = F
                    "machine": {k: res["setup"].get(k) for k in ("cpu", "cores", "gpu", "torch", "date", "commit")},
                    "model": model, "quick": quick, "by_length": rows}
             res["e2e_summary"] = {k: e2e[k] for k in ("rtf", "ttfa_s")}
+            old = out / "e2e_speed.json"
+            if old.is_file() and "settings" in json.loads(old.read_text()):  # recipes/bench/e2e_tradeoff.py's, kept
+                e2e["settings"] = json.loads(old.read_text())["settings"]
             out.mkdir(parents=True, exist_ok=True)
             write_text_atomic(out / "e2e_speed.json", json.dumps(e2e, indent=1))
     if "published" in parts:  # optional: the published DualCodec TTS, random weights (dualtts.published)

@@ -65,3 +65,44 @@ def test_the_default_model_clones_a_real_recorded_voice_without_a_transcript():
     seconds = len(wav) / tts.tokenizer.sample_rate
     assert 1.2 < seconds < 8.0, seconds  # ~2.5-3.5 s spoken; far shorter or longer is babble or silence
     assert float(np.sqrt(np.mean(wav ** 2))) > 0.01
+
+
+def test_fold_states_makes_the_acoustic_stage_read_a_new_lm_as_the_old(tmp_path):
+    """recipes/mini/generalize/fold_states.py: the fitted map recovers a known linear relation, and the folded NAR
+    reads the new states exactly as the original reads the old ones (both state projections); a folder without a
+    state projection is refused."""
+    import importlib.util
+
+    from dualtts.flow.nar import AcousticNAR, get_nar_config
+
+    spec = importlib.util.spec_from_file_location("fold_states", ROOT / "recipes/mini/generalize/fold_states.py")
+    fs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fs)
+    g = np.random.default_rng(0)
+    H = 12
+    m_true, c_true = g.normal(size=(H, H)), g.normal(size=H)
+    x = g.normal(size=(4000, H))
+    m, c = fs.fit_map(x, x @ m_true + c_true, ridge=0.0)
+    np.testing.assert_allclose(m, m_true, atol=1e-8)
+    np.testing.assert_allclose(c, c_true, atol=1e-8)
+    assert fs.r2(x @ m + c, x @ m_true + c_true) > 0.999999
+
+    nar = AcousticNAR(get_nar_config("tiny", codebook_size=64, acoustic_codebook_size=32, num_quantizers=4, hidden_size=32,
+                                     num_layers=1, num_heads=2, frame_rate=25.0, cond_dim=H, decoder_cond=6))
+    torch.nn.init.normal_(nar.latent_cond.weight)  # (starts at zero: no change)
+    nar.save_pretrained(tmp_path / "flow")
+    (tmp_path / "flow" / "decoder.safetensors").write_bytes(b"kept as it is")
+    assert fs.fold(tmp_path / "flow", tmp_path / "folded", m_true, c_true) == ["cond_proj", "latent_cond"]
+    assert (tmp_path / "folded" / "decoder.safetensors").read_bytes() == b"kept as it is"
+    folded = AcousticNAR.from_pretrained(tmp_path / "folded")
+    new = torch.randn(5, H, dtype=torch.float64)
+    old = new @ torch.from_numpy(m_true) + torch.from_numpy(c_true)
+    for name in fs.PROJECTIONS:
+        want = getattr(nar, name)(old.float())
+        torch.testing.assert_close(getattr(folded, name)(new.float()), want, rtol=1e-4, atol=1e-4)
+    bare = AcousticNAR(get_nar_config("tiny", codebook_size=64, acoustic_codebook_size=32, num_quantizers=4, hidden_size=32,
+                                      num_layers=1, num_heads=2, frame_rate=25.0))
+    bare.save_pretrained(tmp_path / "bare")
+    with pytest.raises(SystemExit, match="no state projection"):
+        fs.fold(tmp_path / "bare", tmp_path / "out", m_true, c_true)
+    assert not (tmp_path / "out").exists()

@@ -217,7 +217,8 @@ def add_parsers(sub) -> None:
                    "steps per sentence: closer to the prompt's voice (SIM +0.024 on the mini model), acoustic stage ~13x slower")
     s.add_argument("--content-prompt", choices=["prompt", "default"], default=None,
                    help="with --prompt: what the LM continues (prompt: that prompt; default: the model's default voice, for the "
-                        "words, while the acoustic stage continues --prompt, for the voice); default: the model's setting")
+                        "words, while the acoustic stage continues --prompt, for the voice); default: the model's setting, else "
+                        "default where the model has a default voice")
     _sampling_args(s)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quantize", default="none", choices=["none", "bf16", "int8"])

@@ -29,8 +29,10 @@ from dualtts.evaluate import bootstrap_ci, paired_bootstrap  # noqa: E402
 from dualtts.zeroshot import zero_shot_pairs  # noqa: E402
 
 
-def draw(model: str, manifest: str, out: Path, n_max: int, per_speaker: int, seed: int) -> dict:
-    """Every pair's n_max candidates and their reader scores -> OUT/draw/<id>.npz (reused when present)."""
+def draw(model: str, manifest: str, out: Path, n_max: int, per_speaker: int | None, seed: int, pairs_per_batch: int = 1) -> dict:
+    """Every pair's n_max candidates and their reader scores -> OUT/draw/<id>.npz (reused when present).
+    ``pairs_per_batch`` pairs are sampled as one batch (their rows do not depend on each other: the same candidates,
+    fewer decoding steps' overhead)."""
     from dualtts import Synthesizer
     from dualtts.lm.sampler import generate
 
@@ -39,20 +41,28 @@ def draw(model: str, manifest: str, out: Path, n_max: int, per_speaker: int, see
     d = out / "draw"
     d.mkdir(parents=True, exist_ok=True)
     pairs = zero_shot_pairs(manifest, per_speaker)
+    todo = [(t, p) for t, p in pairs if not (d / f"{t.id}.npz").is_file()]
+    bar = tqdm(total=len(todo), desc="candidates", file=sys.stderr, disable=None)
+    for i in range(0, len(todo), pairs_per_batch):
+        chunk = todo[i: i + pairs_per_batch]
+        t_phs = [sym.encode(t.phonemes or "", source=t.id) for t, _ in chunk]
+        phs = [torch.tensor(sym.encode(f"{p.phonemes or ''} {t.phonemes or ''}", source=t.id)) for t, p in chunk]
+        prompts = [torch.from_numpy(load_codes(manifest, p)[0]) for _, p in chunk]
+        with torch.inference_mode():
+            toks = generate(lm, [x for x in phs for _ in range(n_max)], [x for x in prompts for _ in range(n_max)],
+                            seed=[seed + k for _ in chunk for k in range(n_max)],
+                            target_phonemes=[len(x) for x in t_phs for _ in range(n_max)])
+            rows = [t[t >= 0].cpu() for t in toks]
+            scores = reader.score(rows, [x for x in t_phs for _ in range(n_max)]).cpu().numpy()
+        for j, (t, _) in enumerate(chunk):
+            r = rows[j * n_max: (j + 1) * n_max]
+            np.savez(d / f"{t.id}.npz", scores=scores[j * n_max: (j + 1) * n_max],
+                     **{f"c{k}": x.numpy().astype(np.int32) for k, x in enumerate(r)})
+        bar.update(len(chunk))
+    bar.close()
     res = {}
-    for tgt, pr in tqdm(pairs, desc="candidates", file=sys.stderr, disable=None):
-        f = d / f"{tgt.id}.npz"
-        if not f.is_file():
-            t_ph = sym.encode(tgt.phonemes or "", source=tgt.id)
-            ph = torch.tensor(sym.encode(f"{pr.phonemes or ''} {tgt.phonemes or ''}", source=tgt.id))
-            prompt = torch.from_numpy(load_codes(manifest, pr)[0])
-            with torch.inference_mode():
-                toks = generate(lm, [ph] * n_max, [prompt] * n_max, seed=[seed + k for k in range(n_max)],
-                                target_phonemes=[len(t_ph)] * n_max)
-                rows = [t[t >= 0].cpu() for t in toks]
-                scores = reader.score(rows, [t_ph] * n_max).cpu().numpy()
-            np.savez(f, scores=scores, **{f"c{k}": r.numpy().astype(np.int32) for k, r in enumerate(rows)})
-        z = np.load(f)
+    for tgt, _ in pairs:
+        z = np.load(d / f"{tgt.id}.npz")
         res[tgt.id] = (z["scores"], [z[f"c{k}"] for k in range(n_max)])
     return res
 
@@ -79,22 +89,26 @@ def main(argv=None) -> int:
     ap.add_argument("--n-max", type=int, default=16)
     ap.add_argument("--best-of", default="1,2,4,8,16")
     ap.add_argument("--good-enough", default="", help="comma list of thresholds for rounds of --round-size up to n-max")
-    ap.add_argument("--round-size", type=int, default=4)
+    ap.add_argument("--round-size", default="4", help="comma list of round sizes for --good-enough")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pairs-per-batch", type=int, default=4, help="pairs sampled together (speed only)")
     a = ap.parse_args(argv)
     out = Path(a.out)
-    cands = draw(a.model, a.manifest, out, a.n_max, a.per_speaker, a.seed)
-    settings = [(f"best_of_{n}", int(n), None) for n in a.best_of.split(",") if n]
-    settings += [(f"rounds_{a.round_size}_good_{t}", a.n_max, float(t)) for t in a.good_enough.split(",") if t]
-    report = {"model": a.model, "clips": len(cands), "n_max": a.n_max, "settings": {}}
+    cands = draw(a.model, a.manifest, out, a.n_max, a.per_speaker, a.seed, a.pairs_per_batch)
+    settings = [(f"best_of_{n}", int(n), None, 1) for n in a.best_of.split(",") if n]
+    settings += [(f"rounds_{r}_good_{t}", a.n_max, float(t), int(r)) for r in a.round_size.split(",") if r
+                 for t in a.good_enough.split(",") if t]
+    report = {"model": a.model, "clips": len(cands), "n_max": a.n_max, "settings": {},
+              "reader_scores": {"best_of_n_max_quantiles": dict(zip(("10", "25", "50", "75", "90"), np.percentile(
+                  [float(sc.min()) for sc, _ in cands.values()], [10, 25, 50, 75, 90]).round(4).tolist()))}}
     evals = {}
-    for name, n, t in settings:
+    for name, n, t, r in settings:
         d = out / name
         tok = d / "tokens"
         tok.mkdir(parents=True, exist_ok=True)
         used = []
         for cid, (scores, rows) in cands.items():
-            k, u = choose(scores, n, t, a.round_size)
+            k, u = choose(scores, n, t, r)
             used.append(u)
             np.save(tok / f"{cid}.npy", rows[k])
         if not (d / "eval.json").is_file():
@@ -106,7 +120,8 @@ def main(argv=None) -> int:
                             "--per-speaker", str(a.per_speaker), "--by", "speaker", "--out", str(d / "eval.json")], check=True)
         evals[name] = json.loads((d / "eval.json").read_text())
         report["settings"][name] = {"wer": evals[name]["overall"]["wer"], "wer_ci": bootstrap_ci(evals[name]["items"], "wer"),
-                                    "mean_candidates": round(float(np.mean(used)), 3), "good_enough": t}
+                                    "mean_candidates": round(float(np.mean(used)), 3), "candidates": n, "good_enough": t,
+                                    "round_size": r if t is not None else None}
     ref_name = f"best_of_{a.n_max}"
     if ref_name in evals:
         for name in evals:

@@ -83,14 +83,21 @@ def joined_reference(clips: list[dict], path: Path, max_seconds: float = 30.0) -
 
 
 def synthesize_all(tts, items: list[dict], out: Path, what: str, **kw) -> None:
-    """Each item {id, text, prompt?, prompt_text?} -> out/<id>.wav (skipped when it exists; written atomically)."""
+    """Each item {id, text, prompt?, prompt_text?} -> out/<id>.wav (written atomically). Audio already there is
+    reused only when out/items.json says it was made for the same item (text and prompt); otherwise it is made again,
+    so that a changed sentence list never scores old audio against new text."""
     out.mkdir(parents=True, exist_ok=True)
-    todo = [it for it in items if not (out / f"{it['id']}.wav").is_file()]
+    index_path = out / "items.json"
+    index = json.loads(index_path.read_text(encoding="utf-8")) if index_path.is_file() else {}
+    key = lambda it: {k: it.get(k) for k in ("text", "prompt", "prompt_text")} | {"settings": {k: str(v) for k, v in kw.items()}}
+    todo = [it for it in items if not (out / f"{it['id']}.wav").is_file() or index.get(it["id"]) != key(it)]
     for it in tqdm(todo, desc=what, file=sys.stderr, disable=None):
         wav = tts(it["text"], prompt=it.get("prompt"), prompt_text=it.get("prompt_text"), seed=0, **kw)
         tmp = out / f".{it['id']}.tmp.wav"
         sf.write(tmp, wav, tts.tokenizer.sample_rate)
         tmp.replace(out / f"{it['id']}.wav")
+        index[it["id"]] = key(it)
+        write_text_atomic(index_path, json.dumps(index, indent=0))
 
 
 def write_manifest(rows: list[dict], path: Path) -> Path:
