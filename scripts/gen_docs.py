@@ -313,6 +313,28 @@ TRAIN_MODES = [("fp32", "fp32 steps/s"), ("bf16", "bf16"), ("cached_teacher", "t
                ("cached_compiled", "cache + compiled")]
 
 
+def e2e_tradeoff() -> str:
+    path = ROOT / "recipes/bench/e2e_tradeoff.json"
+    if not path.is_file():
+        return "Not measured yet (`recipes/bench/e2e_tradeoff.py`).\n"
+    d = load("recipes/bench/e2e_tradeoff.json")
+    t, mc = d["targets"], d.get("machine", {})
+    b = load(d["model"] + "/bundle.json") if (ROOT / d["model"] / "bundle.json").is_file() else {}
+    default = {"candidates": b.get("candidates")} | ({"good_enough": b["good_enough"], "round_size": b.get("round_size", 4)}
+                                                    if b.get("good_enough") is not None else {})
+    is_default = lambda r: {k: r.get(k) for k in default} == default and (r.get("good_enough") is None) == ("good_enough" not in default)
+    rows = [[("**" + r["setting"] + "**") if is_default(r) else r["setting"], f(r.get("mean_candidates_held_out"), 2),
+             f(r.get("wer_held_out")), f(r.get("wer_natural")), f(r.get("rtf")), f(r.get("ttfa_s")),
+             "yes" if r.get("meets_targets") else "no"] for r in d["settings"]]
+    return (f"Best-of-N settings of the default model (`{d['model']}`) on {mc.get('cpu', 'CPU')}, {mc.get('threads')} threads, "
+            f"{mc.get('date', '')}, commit {commit(mc.get('commit'))} (`recipes/bench/e2e_tradeoff.json`, "
+            f"`e2e_tradeoff.png`): WER on the {d.get('held_out_clips')} held-out clips"
+            + (f" and on {nat} natural sentences" if (nat := max((r.get("natural_n") or 0 for r in d["settings"]), default=0)) else "")
+            + f", streaming RTF and time to first audio ({d['mode']}). Targets: RTF <= {t['rtf']}, TTFA <= {t['ttfa_s']} s, held-out WER <= "
+            f"{t['wer_held_out']}. The default is in bold.\n\n"
+            + table(["setting", "candidates sampled (mean)", "WER held-out", "WER natural", "RTF", "TTFA (s)", "meets targets"], rows))
+
+
 def train_speed() -> str:
     d = load("recipes/bench/train_speed.json")
     rows = []
@@ -393,6 +415,7 @@ SECTIONS = {
     "flow-speed": flow_speed,
     "bench": bench,
     "train-speed": train_speed,
+    "e2e-tradeoff": e2e_tradeoff,
     "compare": compare,
     "libritts-hours": libritts_hours,
 }

@@ -24,6 +24,9 @@
 #  10. SHIP=1: the candidate becomes recipes/mini/checkpoints/dualtts-mini; recipes/mini/speak_eval.sh (102 held-out
 #      engine clips) and generalize_eval.py --results write recipes/mini/results.json
 # Env: NAT_UTT (default 250), NAT_OLD_UTT (150), LM_STEPS (1000), READER_STEPS (600), REAL_PER_SPK (10), PREC (auto).
+# CPU time (2 cores, sessions 12-13; the first two shared the machine with other work): natural corpus 8 min, its
+# tokens 37 min, LM 1000 steps 20 min, reader 600 steps 3.5 min, fold 5 min, scores ~10 min per model, speak_eval ~25 min.
+# On top of speak.sh (results.json stage_wall_s): about 1.5 h.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
@@ -122,7 +125,7 @@ if [ "${SHIP:-0}" = 1 ]; then
   stamp "ship: $B -> $SHIPPED"
   rm -rf $SHIPPED.tmp && cp -r $B $SHIPPED.tmp && rm -rf $SHIPPED && mv $SHIPPED.tmp $SHIPPED
   mkdir -p exp/speak3 && { [ -e exp/speak3/tokens ] || ln -s "$PWD/$G/tokens-v3" exp/speak3/tokens; }  # what speak_eval.sh reads
-  EVAL_DIR=$G/eval-shipped-102 PREVIOUS_EVAL=$G/eval-102/base bash recipes/mini/speak_eval.sh
+  EVAL_DIR=$G/eval-shipped-102 PREVIOUS_EVAL=$G/eval-102/base BUNDLE=$SHIPPED bash recipes/mini/speak_eval.sh
   python recipes/mini/generalize_eval.py --model $SHIPPED --out $G/eval-candidate --real-per-speaker $REAL_PER_SPK --results recipes/mini/results.json
   python scripts/gen_docs.py
 fi

@@ -186,9 +186,11 @@ def main(argv=None) -> int:
         dflt = out / "real-default"  # the default voice's outputs of the same sentences, under the real items' ids
         dflt.mkdir(exist_ok=True)
         for it in items:
-            link = dflt / f"{it['id']}.wav"
+            link, target = dflt / f"{it['id']}.wav", (out / "natural" / f"{it['id'].split('__')[1]}.wav").resolve()
+            if link.is_symlink() and link.resolve() != target:  # a folder moved since: point at this one
+                link.unlink()
             if not link.exists():
-                link.symlink_to((out / "natural" / f"{it['id'].split('__')[1]}.wav").resolve())
+                link.symlink_to(target)
         ref_m = write_manifest(refs, out / "real_ref.jsonl")
         ev_r = evaluate(ref_m, out / "real", metrics=("wer", "sim"), by="speaker")
         ev_d = evaluate(ref_m, dflt, metrics=("wer", "sim"), by="speaker")

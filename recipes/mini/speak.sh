@@ -20,10 +20,12 @@
 #      soft latents (true first-layer tokens in, the recording out; half the rows on the true codes), 9d. that decoder
 #      continued with the guided LM's states projected onto its input (state_adapter; the projection ships with the
 #      NAR); all in bf16 autocast where the hardware computes it (recipes/bench/train_speed.json) -> exp/speak3
-#  10. the bundle -> recipes/mini/checkpoints/dualtts-mini/{codec,lm,flow,reader} (flow/ holds the acoustic stage, here
+#  10. the bundle (the base model) -> exp/speak3/bundle/{codec,lm,flow,reader} (flow/ holds the acoustic stage, here
 #      the NAR, and the decoder tuned for it) + prompt.wav/prompt.txt (fp16 weights)
-#  11. evaluation on the held-out speakers and sentences (recipes/mini/speak_eval.sh) -> recipes/mini/results.json,
-#      speak_results.md
+#  11. generalize (recipes/mini/generalize.sh with BASE=exp/speak3/bundle SHIP=1): the LM and token reader continued on
+#      everyday English, the acoustic stage folded onto their states -> recipes/mini/checkpoints/dualtts-mini, then its
+#      evaluation (recipes/mini/speak_eval.sh, generalize_eval.py) -> recipes/mini/results.json, speak_results.md
+#      (the shipped model of session 13 came from the base of git 9bb3749, i.e. stages 1-10 of earlier sessions)
 # Steps: CODEC_STEPS CODEC25_STEPS LM_STEPS NAR_STEPS CFG_STEPS READER_STEPS DECODER_STEPS STATE_STEPS (env). Time on 2 cores: see recipes/mini/results.json (stage_wall_s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -154,8 +156,8 @@ if [ ! -f "$DS/checkpoints/step-$STATE_STEPS/state.json" ]; then
 fi
 TRAIN_S=${TRAIN_SECONDS:-$(( $(date +%s) - T0 ))}  # (TRAIN_SECONDS: the training time of a run spread over invocations)
 stamp bundle
-B=recipes/mini/checkpoints/dualtts-mini
+B=exp/speak3/bundle
 python recipes/mini/bundle.py --codec $CODEC --tuned-decoder $DS/checkpoints/step-$STATE_STEPS/codec --lm $G/checkpoints/step-$CFG_STEPS/lm --text-cfg-scale $TEXT_CFG \
   --flow $DS/checkpoints/step-$STATE_STEPS/nar --reader $R/checkpoints/best/reader --candidates $CANDIDATES --manifest $TM/train.jsonl --out $B
 
-EVAL_DIR=${EVAL_DIR:-$Z/eval} TRAIN_SECONDS=$TRAIN_S LM_PRESET=$LM_PRESET BUNDLE=$B bash recipes/mini/speak_eval.sh
+BASE=$B SHIP=1 TRAIN_SECONDS=$TRAIN_S LM_PRESET=$LM_PRESET bash recipes/mini/generalize.sh
