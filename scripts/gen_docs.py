@@ -69,6 +69,10 @@ def model_card() -> str:
         ["the same sentences in the default voice (`real_prompt_default_wer`, `real_prompt_default_sim`)", "",
          m(d, "real_prompt_default_wer"), m(d, "real_prompt_default_sim")],
     ]
+    dflt = d.get("default_sampling")
+    if dflt:  # the row above is best of 16; the model synthesizes with fewer candidates by default (issue 31)
+        rows.insert(1, [f"the same set at the default setting ({dflt['setting']}; `recipes/bench/e2e_tradeoff.json`)",
+                        f"{n}", f(dflt.get("wer_held_out")), "–"])
     s = d.get("rtf_setup", {})
     out = table(["test set", "clips", "WER ↓", "SIM ↑"], rows)
     out += (f"\nDNSMOS {m(d, 'dnsmos')} (recordings {m(d, 'ground_truth_dnsmos')}); real-time factor {m(d, 'rtf')} on "
@@ -77,6 +81,13 @@ def model_card() -> str:
             f"held-out set: to the target speaker's own recording of the sentence). Source: `recipes/mini/results.json` "
             f"(commit {commit(d.get('commit'))}; the full table: "
             "[docs/results.md](docs/results.md#the-default-model-dualtts-mini)).\n")
+    if dflt:
+        how = (f"keeps the best of {dflt['candidates']} LM samples" if dflt.get("good_enough") is None else
+               f"samples up to {dflt['candidates']} LM candidates in rounds of {dflt['round_size']}, stopping once the "
+               f"reader scores one at or below {dflt['good_enough']}")
+        out += (f"\nBy default it {how} (`--candidates 16` is the first row): "
+                f"streaming RTF {f(dflt.get('rtf'))} and {f(dflt.get('ttfa_s'))} s to the first audio on 2 threads "
+                "([docs/benchmarks.md](docs/benchmarks.md#words-against-speed-best-of-n-settings)).\n")
     if d.get("natural_wer") is None and d.get("real_prompt_wer") is None:
         out += ("\nOn everyday sentences and real recorded voices it has not been measured yet "
                 "(`recipes/mini/generalize_eval.py` scores both); expect it to do worse there than on the held-out set, "
@@ -106,11 +117,15 @@ def speak_results() -> str:
          "–", "–", "–"],
         ["TTS: LM tokens, semantic-only decoding (one sample)", m(one, "semantic_only_wer"), m(one, "semantic_only_sim"),
          "–", "–", "–"],
-        ["previous model: best of 4 LM samples + NAR + tuned decoder", m(p, "wer"), m(p, "sim"), "–", "–", m(p, "dnsmos")],
+        ["previous model (git 9bb3749): best of 16 LM samples + NAR + tuned decoder", m(p, "wer"), m(p, "sim"), "–", "–", m(p, "dnsmos")],
         ["TTS, one LM sample (`--candidates 1`)", m(one, "wer"), m(one, "sim"), "–", "–", m(one, "dnsmos")],
-        ["**TTS: best of 16 LM samples + NAR + tuned decoder reading the LM's states (what `Synthesizer` does)**",
-         f"**{m(d, 'wer')}**", f"**{m(d, 'sim')}**", "–", "–", m(d, "dnsmos")],
+        ["TTS: best of 16 LM samples + NAR + tuned decoder reading the LM's states (`--candidates 16`)",
+         m(d, "wer"), m(d, "sim"), "–", "–", m(d, "dnsmos")],
     ]
+    ds = d.get("default_sampling")
+    if ds:
+        rows.append([f"**TTS at the default setting, {ds['setting']} (what `Synthesizer` does; another draw: "
+                     "recipes/bench/e2e_tradeoff.json)**", f"**{f(ds.get('wer_held_out'))}**", "–", "–", "–", "–"])
     out = table([f"decoded ({d.get('clips')} held-out clips: unseen voices, unseen sentences)", "WER", "SIM", "STOI",
                  "PESQ", "DNSMOS"], rows)
     out += "\n" + table(["LM (teacher-forced, first 400 utterances of each split)", "train", "dev (unseen speakers)",

@@ -48,3 +48,48 @@ def test_rounds_that_never_stop_early_equal_all_candidates_at_once():
     first, _ = generate_best_of(lm, reader, ph, prompts, targets, good_enough=float("inf"), round_size=3, **kw)
     three, _ = generate_best_of(lm, reader, ph, prompts, targets, **(kw | {"candidates": 3}))
     assert torch.equal(first, three)
+
+
+def test_set_default_picks_the_best_setting_that_meets_the_targets(tmp_path):
+    """recipes/bench/set_default.py: of the settings meeting every target, the lowest held-out WER goes into
+    bundle.json (rounds bring good_enough and round_size; a plain best-of-N drops them) and results.json; when none
+    meets them nothing is written and it exits 1. e2e_tradeoff.sampling_of turns a row into Synthesizer settings."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, root / "recipes" / "bench" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    sd, et = load("set_default"), load("e2e_tradeoff")
+    rows = [{"setting": "best_of_1", "candidates": 1, "wer_held_out": 0.49, "rtf": 0.28, "ttfa_s": 0.7, "meets_targets": False},
+            {"setting": "best_of_4", "candidates": 4, "wer_held_out": 0.39, "rtf": 0.34, "ttfa_s": 0.9, "meets_targets": True},
+            {"setting": "rounds_2_good_1.5", "candidates": 16, "good_enough": 1.5, "round_size": 2, "wer_held_out": 0.38,
+             "rtf": 0.43, "ttfa_s": 0.8, "meets_targets": True},
+            {"setting": "best_of_16", "candidates": 16, "wer_held_out": 0.36, "rtf": 0.78, "ttfa_s": 1.8, "meets_targets": False}]
+    assert et.sampling_of(rows[2]) == {"candidates": 16, "good_enough": 1.5, "round_size": 2}
+    assert et.sampling_of(rows[1]) == {"candidates": 4}
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "bundle.json").write_text(json.dumps({"candidates": 16, "good_enough": 9.0, "round_size": 4}))
+    (tmp_path / "results.json").write_text("{}")
+    tr = tmp_path / "tradeoff.json"
+    tr.write_text(json.dumps({"targets": {"rtf": 0.5}, "settings": rows}))
+    assert sd.main(["--tradeoff", str(tr), "--model", str(tmp_path / "model"), "--results", str(tmp_path / "results.json")]) == 0
+    b = json.loads((tmp_path / "model" / "bundle.json").read_text())
+    assert (b["candidates"], b["good_enough"], b["round_size"]) == (16, 1.5, 2)
+    assert json.loads((tmp_path / "results.json").read_text())["default_sampling"]["setting"] == "rounds_2_good_1.5"
+    rows[2]["meets_targets"] = False
+    tr.write_text(json.dumps({"targets": {"rtf": 0.5}, "settings": rows}))
+    assert sd.main(["--tradeoff", str(tr), "--model", str(tmp_path / "model")]) == 0
+    b = json.loads((tmp_path / "model" / "bundle.json").read_text())
+    assert b["candidates"] == 4 and "good_enough" not in b and "round_size" not in b
+    for r in rows:
+        r["meets_targets"] = False
+    tr.write_text(json.dumps({"targets": {"rtf": 0.5}, "settings": rows}))
+    assert sd.main(["--tradeoff", str(tr), "--model", str(tmp_path / "model")]) == 1
+    assert json.loads((tmp_path / "model" / "bundle.json").read_text())["candidates"] == 4

@@ -211,7 +211,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--steps", type=int, default=16)
     s.add_argument("--cfg-scale", type=float, default=2.0)
     s.add_argument("--candidates", type=int, default=None, help="LM samples per sentence; the model's token reader keeps "
-                   "the one that says the text best (default: the model's bundle.json, 16 for the shipped model; else 4 when the model "
+                   "the one that says the text best (default: the model's bundle.json, 4 for the shipped model; else 4 when the model "
                    "has a reader/, else 1; 4 is about 4x faster)")
     s.add_argument("--adapt-steps", type=int, default=0, help="fine-tune the NAR acoustic stage on the prompt first, this many "
                    "steps per sentence: closer to the prompt's voice (SIM +0.024 on the mini model), acoustic stage ~13x slower")
