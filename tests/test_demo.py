@@ -59,7 +59,7 @@ def test_handlers_speak_reconstruct_and_refuse_bad_input(engine, tmp_path):
     app = build_app(engine)
     assert isinstance(app, gr.Blocks) and not engine.loaded, "the model loads on the first request, not before"
     page = json.dumps(app.config)  # the subtitle says what the shipped model uses; clickable example sentences
-    assert "non-autoregressive model (NAR)" in page and "a flow fills" not in page and "best of 16" in page
+    assert "non-autoregressive model (NAR)" in page and "a flow fills" not in page and "best of 4 samples" in page
     assert all(x in page for x in EXAMPLES) and "tts-examples" in page
     for bad, says in (("", "nothing to say"), ("   ", "nothing to say")):
         assert says in _user_error(tts_handler, engine, bad, None, None)
