@@ -53,6 +53,13 @@ class Synthesizer:
     content_prompt: str = "default"
     # a given prompt is trimmed, band-limited to 8 kHz and set to the corpus level first (dualtts.data.audio.normalize_prompt)
     prompt_normalize: bool = False
+    # with content_prompt "default": the target frames' LM states (what the acoustic stage reads for the words) read
+    # after the default voice the LM continued ("content"), or after the given prompt ("prompt"); "content" keeps the
+    # words (recipes/mini/generalize.md: real-voice WER 0.42 -> 0.37)
+    content_states: str = "content"
+    # with a prompt given: each output is filtered by the EQ that undoes the codec's colour of the prompt's voice
+    # (dualtts.voice_eq; SIM +0.01 on the real voices); bundle.json "prompt_eq" or the call's argument overrides it
+    prompt_eq: bool = True
     prompt_min_rms: float | None = None  # a quieter prompt is raised to this RMS before encoding (None: as it is)
 
     def __init__(self, lm, flow, tokenizer, symbols, language: str = "en-us", device: str | torch.device = "cpu",
@@ -133,8 +140,9 @@ class Synthesizer:
         # the model folder's defaults (bundle.json): what the LM continues with a prompt, best-of-N in rounds
         if settings.get("content_prompt") in CONTENT_PROMPTS:
             tts.content_prompt = settings["content_prompt"]
-        if isinstance(settings.get("prompt_normalize"), bool):
-            tts.prompt_normalize = settings["prompt_normalize"]
+        for key in ("prompt_normalize", "prompt_eq"):
+            if isinstance(settings.get(key), bool):
+                setattr(tts, key, settings[key])
         tts.sampling_defaults = {k: settings[k] for k in ("good_enough", "round_size") if settings.get(k) is not None}
         return tts
 
@@ -159,7 +167,8 @@ class Synthesizer:
         return self.symbols.encode(self.symbols.drop_missing_punctuation(ph), source=source)
 
     def _prompt(self, prompt, prompt_text: str | None, max_prompt_seconds: float):
-        """-> (codes [Q, Fp], prompt phoneme ids, source name); the default voice when ``prompt`` is None."""
+        """-> (codes [Q, Fp], prompt phoneme ids, source name, wav [T] as encoded); the default voice when ``prompt``
+        is None."""
         if prompt is None:
             if self.default_prompt is None:
                 raise ValueError("no prompt given and this model has no default voice (prompt.wav + prompt.txt)")
@@ -170,7 +179,7 @@ class Synthesizer:
         return self._encode_prompt(prompt, prompt_text, max_prompt_seconds, self.prompt_normalize)
 
     def _encode_prompt(self, prompt, prompt_text: str | None, max_prompt_seconds: float, normalize: bool):
-        """A prompt (path or float array) -> (codes [Q, Fp], prompt phoneme ids, source name); ``normalize``:
+        """A prompt (path or float array) -> (codes [Q, Fp], prompt phoneme ids, source name, wav [T]); ``normalize``:
         :func:`dualtts.data.audio.normalize_prompt` first (never for the model's own default voice)."""
         sr = self.tokenizer.sample_rate
         if isinstance(prompt, (str, bytes)) or hasattr(prompt, "__fspath__"):
@@ -186,15 +195,16 @@ class Synthesizer:
         if normalize:
             wav = normalize_prompt(wav, sr)
         codes = self.tokenizer.encode(torch.from_numpy(wav).to(self.device)[None, None])[0]  # [Q, Fp]
-        return codes, self._phonemes(prompt_text, f"{src} (prompt text)"), src
+        return codes, self._phonemes(prompt_text, f"{src} (prompt text)"), src, wav
 
     def _semantic_tokens(self, prompt_ph, target, codes: torch.Tensor, seed: int, candidates: int = 1, content=None,
                          **sampling):
         """One sentence's first-layer tokens [F] from the LM (prompt + target text, the prompt's codes [Q, Fp];
         the best of ``candidates`` samples by the token reader), and the LM states the flow reads (None if it
         reads none). ``content``: (codes, phoneme ids) of another prompt that the LM continues instead (the
-        default voice, see ``content_prompt``); the states are then read with the given prompt in front, which is
-        what the acoustic stage continues."""
+        default voice, see ``content_prompt``); the states of the given prompt's frames are read with it in front
+        (the acoustic stage continues it), the target's after the prompt the LM continued (``content_states``
+        "content"; "prompt": after the given prompt too)."""
         from dualtts.lm.rerank import generate_best_of
 
         def text_ids(p):  # the prompt's phonemes, a word break, the target's
@@ -207,13 +217,19 @@ class Synthesizer:
         tokens = tokens[tokens >= 0]
         cond = None
         if tokens.numel() and self.flow.cfg.cond_dim:  # the flow reads the LM's states: where in the text each frame is
-            cond = self.lm.speech_states([ph], [torch.cat([codes[0], tokens])])[0]
+            if content is not None and self.content_states == "content":  # the target's states as the LM wrote them
+                head = self.lm.speech_states([ph], [codes[0]])[0]  # the given prompt's frames (a causal LM: the same)
+                own = self.lm.speech_states([lm_ph], [torch.cat([lm_codes[0], tokens])])[0]
+                cond = torch.cat([head, own[lm_codes.shape[1]:]])
+            else:
+                cond = self.lm.speech_states([ph], [torch.cat([codes[0], tokens])])[0]
         return tokens, cond
 
     @torch.inference_mode()
     def synthesize_stream(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16,
                           cfg_scale: float = 2.0, max_prompt_seconds: float = 15.0, fade_s: float = 0.02, gap_s: float = 0.1,
-                          candidates: int | None = None, adapt_steps: int = 0, content_prompt: str | None = None, **sampling):
+                          candidates: int | None = None, adapt_steps: int = 0, content_prompt: str | None = None,
+                          prompt_eq: bool | None = None, **sampling):
         """Like :meth:`__call__`, but yields float32 audio chunks as each sentence is ready (the prompt is read
         once and carried over; ``gap_s`` of silence and ``fade_s`` fades at the seams; the chunks joined are
         what ``__call__`` returns). ``self.stats`` afterwards: ``ttfa_s`` (time to the first chunk),
@@ -231,7 +247,7 @@ class Synthesizer:
         if not sentences:
             raise TextError("text", "nothing to say: the text is empty")
         targets = [self._phonemes(x, f"text sentence {i + 1}") for i, x in enumerate(sentences)]  # all errors up front
-        codes, prompt_ph, _ = self._prompt(prompt, prompt_text, max_prompt_seconds)
+        codes, prompt_ph, _, prompt_wav = self._prompt(prompt, prompt_text, max_prompt_seconds)
         content_prompt = self.content_prompt if content_prompt is None else content_prompt
         sampling = {**(self.sampling_defaults if candidates > 1 else {}), **sampling}
         if content_prompt not in CONTENT_PROMPTS:
@@ -240,6 +256,13 @@ class Synthesizer:
         if content_prompt == "default" and prompt is not None and self.default_prompt is not None:
             content = self._prompt(None, None, max_prompt_seconds)[:2]  # the LM continues the voice it knows
         from dualtts.flow.infer import fill_utterance
+
+        eq = None
+        if prompt is not None and (self.prompt_eq if prompt_eq is None else prompt_eq):  # the prompt's colour back
+            from dualtts.voice_eq import VoiceEQ
+
+            decoded = self.tokenizer.decode(codes[None])[0, 0].float().cpu().numpy()
+            eq = VoiceEQ.fit(prompt_wav, decoded, self.tokenizer.sample_rate)
 
         sr, n_fade, total = self.tokenizer.sample_rate, int(fade_s * self.tokenizer.sample_rate), 0
         for i, target in enumerate(targets):
@@ -251,6 +274,8 @@ class Synthesizer:
             out = fill_utterance(self.flow, self.tokenizer, tokens.cpu(), prompt_codes=codes.cpu(), prompt_seconds=None, steps=steps,
                                  cfg_scale=cfg_scale, seed=seed + i, cond=cond, nar_adapt_steps=adapt_steps)
             piece = out[0, 0].float().cpu().numpy().astype(np.float32)
+            if eq is not None:
+                piece = eq(piece)
             if n_fade and len(piece) > 2 * n_fade:
                 if total:
                     piece[:n_fade] *= np.linspace(0, 1, n_fade, dtype=np.float32)
@@ -267,7 +292,7 @@ class Synthesizer:
 
     def __call__(self, text: str, prompt=None, prompt_text: str | None = None, seed: int = 0, steps: int = 16, cfg_scale: float = 2.0,
                  max_prompt_seconds: float = 15.0, candidates: int | None = None, adapt_steps: int = 0,
-                 content_prompt: str | None = None, **sampling) -> np.ndarray:
+                 content_prompt: str | None = None, prompt_eq: bool | None = None, **sampling) -> np.ndarray:
         """text; prompt: audio path or float array at the tokenizer's rate; prompt_text: its transcript
         -> float32 wav [T] at ``tokenizer.sample_rate``. ``candidates``: LM samples per sentence, the token reader
         keeps the one that says the text best (default 4 with a reader, else 1). ``adapt_steps``: a NAR acoustic
@@ -275,10 +300,13 @@ class Synthesizer:
         SIM +0.024 on the mini model, acoustic stage ~13x slower; recipes/mini/speak_experiments.md). ``sampling``:
         :class:`lm.sampler.SamplingConfig` fields. ``content_prompt`` (with a ``prompt``): ``"prompt"``, the LM
         continues the given prompt; ``"default"``, the LM continues the model's default voice (the words) while the
-        acoustic stage continues the given prompt (the voice); None: ``self.content_prompt``."""
+        acoustic stage continues the given prompt (the voice); None: ``self.content_prompt``. ``prompt_eq`` (with a
+        ``prompt``): filter the output with the EQ that undoes the codec's colour of the prompt's voice
+        (:mod:`dualtts.voice_eq`); None: ``self.prompt_eq``."""
         pieces = list(self.synthesize_stream(text, prompt, prompt_text, seed=seed, steps=steps, cfg_scale=cfg_scale,
                                              max_prompt_seconds=max_prompt_seconds, candidates=candidates,
-                                             adapt_steps=adapt_steps, content_prompt=content_prompt, **sampling))
+                                             adapt_steps=adapt_steps, content_prompt=content_prompt,
+                                             prompt_eq=prompt_eq, **sampling))
         return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 

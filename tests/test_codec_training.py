@@ -122,3 +122,24 @@ def test_kill9_mid_run_then_resume_continues_the_same_curve(manifests, tmp_path)
     from conftest import assert_kill9_resume_is_exact
 
     assert_kill9_resume_is_exact("codec", lambda name, **kw: _write(tmp_path, _config(manifests, tmp_path / name, **kw)), steps=16)
+
+
+def test_speaker_augmented_steps_with_the_semantic_stream_frozen(manifests, tmp_path):
+    """augment + freeze (recipes/mini/voices.sh): the crops the loader hands out are augmented (the same crops
+    otherwise), two steps run, and the frozen semantic stream's weights do not move while the decoder's do."""
+    cfg = load_train_config(_write(tmp_path, _config(manifests, tmp_path / "aug", max_steps=2)),
+                            ["gan=false", "augment={p: 1.0}", "freeze=[semantic_encoder,semantic_vq]"])
+    from dualtts.codec.train import CropDataset
+
+    task = CodecTask(cfg)
+    seg = int(cfg.segment_seconds * task.codec.sample_rate)
+    aug, plain = (CropDataset(task.train_paths, task.codec.sample_rate, seg, augment=x)[0] for x in (task.augment, None))
+    assert aug.shape == plain.shape and not torch.allclose(aug, plain)
+    before = {k: v.clone() for k, v in task.codec.state_dict().items() if k.startswith(("semantic_encoder.", "decoder."))}
+    out = Trainer(cfg.train, task).fit(resume=False)
+    assert out["step"] == 2
+    after = task.codec.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items() if k.startswith("semantic_encoder."))
+    assert any(not torch.equal(after[k], v) for k, v in before.items() if k.startswith("decoder."))
+    with pytest.raises(ValueError, match="freeze"):
+        CodecTask(load_train_config(_write(tmp_path, _config(manifests, tmp_path / "bad")), ["freeze=[no_such_part]"]))

@@ -20,15 +20,23 @@ def test_content_prompt_default_reads_the_default_voice_for_the_words(tmp_path, 
     root = _model_folder(tmp_path / "model", tiny_codec, manifests, cond_dim=32, speech_dir=speech_dir)
     tts = Synthesizer.from_pretrained(root)
     target = tts._phonemes("Hello there.", "text")
-    d_codes, d_ph, _ = tts._prompt(None, None, 15.0)
+    d_codes, d_ph, *_ = tts._prompt(None, None, 15.0)
     from conftest import TEXT_B
 
-    u_codes, u_ph, _ = tts._prompt(str(speech_dir / "female_b.wav"), TEXT_B, 15.0)
+    u_codes, u_ph, *_ = tts._prompt(str(speech_dir / "female_b.wav"), TEXT_B, 15.0)
     torch.manual_seed(0)
-    ref, _ = tts._semantic_tokens(d_ph, target, d_codes, seed=3, max_new_tokens=20)
+    ref, ref_cond = tts._semantic_tokens(d_ph, target, d_codes, seed=3, max_new_tokens=20)
     got, cond = tts._semantic_tokens(u_ph, target, u_codes, seed=3, content=(d_codes, d_ph), max_new_tokens=20)
     assert torch.equal(ref, got)
-    assert cond is None or cond.shape[0] == u_codes.shape[1] + got.numel()
+    assert cond.shape[0] == u_codes.shape[1] + got.numel()
+    # content_states "content" (the default): the target's states are the default voice's; the prompt's its own
+    torch.testing.assert_close(cond[u_codes.shape[1]:], ref_cond[d_codes.shape[1]:], atol=1e-4, rtol=1e-4)
+    own = tts.lm.speech_states([torch.tensor(u_ph + tts.symbols.encode(" ") + target)], [u_codes[0]])[0]
+    torch.testing.assert_close(cond[: u_codes.shape[1]], own, atol=1e-4, rtol=1e-4)
+    tts.content_states = "prompt"
+    _, cond_p = tts._semantic_tokens(u_ph, target, u_codes, seed=3, content=(d_codes, d_ph), max_new_tokens=20)
+    assert cond_p.shape == cond.shape and not torch.allclose(cond_p[u_codes.shape[1]:], cond[u_codes.shape[1]:])
+    tts.content_states = "content"
     wav = tts("Hello there.", prompt=str(speech_dir / "female_b.wav"), prompt_text=TEXT_B,
               content_prompt="default", steps=2, max_new_tokens=20)
     assert wav.ndim == 1 and wav.size > 0

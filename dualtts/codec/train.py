@@ -53,6 +53,11 @@ class CodecTrainConfig:
     # unreadable training files are skipped (each said once, listed in <out_dir>/bad_files.txt); more than
     # this fraction of the manifest unreadable stops the training
     max_bad_fraction: float = 0.01
+    # speaker augmentation of each training crop (dualtts.data.augment.SpeakerAugmentConfig fields; null: none)
+    augment: dict | None = None
+    # parameter-name prefixes kept frozen, e.g. [semantic_encoder, semantic_vq] keeps the first-layer tokens as they
+    # are (the LM and token reader stay valid) while the acoustic layers and the decoder learn
+    freeze: list = field(default_factory=list)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -63,9 +68,9 @@ class CropDataset(Dataset):
     items are ``{"wav": [1, T], "teacher": [D_ssl, F50]}``: the cached features of the padded crop."""
 
     def __init__(self, paths: list[str], sample_rate: int, segment: int, seed: int = 0, epoch: int = 0,
-                 cache: TeacherCache | None = None, align: int = 1):
+                 cache: TeacherCache | None = None, align: int = 1, augment=None):
         self.paths, self.sr, self.segment, self.seed, self.epoch = paths, sample_rate, segment, seed, epoch
-        self.cache, self.align = cache, align
+        self.cache, self.align, self.augment = cache, align, augment
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -80,6 +85,8 @@ class CropDataset(Dataset):
             wav = wav[start: start + self.segment]
         else:
             wav = np.pad(wav, (0, self.segment - len(wav)))
+        if self.augment is not None:  # after the crop, length kept: cached teacher features still line up
+            wav = self.augment(wav, self.sr, rng)
         x = torch.from_numpy(np.ascontiguousarray(wav))[None]
         if self.cache is None:
             return x
@@ -119,6 +126,17 @@ class CodecTask:
                 self.codec.ssl.std.copy_(sd["ssl.std"])
             if cfg.warm_start:
                 self.warm_started = warm_start(self.codec, cfg.warm_start)
+        if cfg.freeze:
+            frozen = [n for n, q in self.codec.named_parameters() if n.startswith(tuple(cfg.freeze))]
+            if not frozen:
+                raise ValueError(f"freeze: no parameter name starts with any of {cfg.freeze}")
+            for n, q in self.codec.named_parameters():
+                q.requires_grad_(not n.startswith(tuple(cfg.freeze)))
+        self.augment = None
+        if cfg.augment is not None:
+            from dualtts.data.augment import SpeakerAugment
+
+            self.augment = SpeakerAugment(cfg.augment)
         self.disc = Discriminator(channels=cfg.disc_channels) if cfg.gan else None
         self.mel_loss = MultiScaleMelLoss(self.codec.sample_rate)
         self.complex_loss = ComplexSTFTLoss()
@@ -144,7 +162,7 @@ class CodecTask:
     def train_loader(self, seed: int, epoch: int) -> DataLoader:
         seg = int(self.cfg.segment_seconds * self.codec.sample_rate)
         ds = CropDataset(self.train_paths, self.codec.sample_rate, seg, seed, epoch, self.cache,
-                         self.codec.cfg.hop_length if self.cache else 1)
+                         self.codec.cfg.hop_length if self.cache else 1, self.augment)
         bad = BadFileLog(Path(self.cfg.train.out_dir) / "bad_files.txt", self.train_paths, self.cfg.max_bad_fraction)
         ds = SkipUnreadable(ds, bad, self.train_paths)  # an unreadable file: the next item instead (resume stays exact)
         g = torch.Generator().manual_seed(seed * 1000 + epoch)

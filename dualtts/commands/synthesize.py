@@ -138,7 +138,8 @@ def cmd_synthesize(a) -> int:
             raise SystemExit(f"error: {NO_VOICE}")
     tts = _load_synthesizer(a)
     sr = tts.tokenizer.sample_rate
-    kw = dict(steps=a.steps, cfg_scale=a.cfg_scale, candidates=a.candidates, adapt_steps=a.adapt_steps, content_prompt=a.content_prompt, **_sampling(a))
+    kw = dict(steps=a.steps, cfg_scale=a.cfg_scale, candidates=a.candidates, adapt_steps=a.adapt_steps, content_prompt=a.content_prompt,
+              prompt_eq=None if a.prompt_eq is None else a.prompt_eq == "on", **_sampling(a))
     if items is None:
         if a.stream:
             _stream_to_file(tts.synthesize_stream(a.text, a.prompt, a.prompt_text, seed=a.seed, **kw), a.out, sr)
@@ -219,6 +220,9 @@ def add_parsers(sub) -> None:
                    help="with --prompt: what the LM continues (prompt: that prompt; default: the model's default voice, for the "
                         "words, while the acoustic stage continues --prompt, for the voice); default: the model's setting, else "
                         "default where the model has a default voice")
+    s.add_argument("--prompt-eq", choices=["on", "off"], default=None,
+                   help="with --prompt: filter the output with the EQ that undoes the codec's colour of the prompt's voice "
+                        "(dualtts.voice_eq; default: on, or the model's bundle.json)")
     _sampling_args(s)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--quantize", default="none", choices=["none", "bf16", "int8"])

@@ -92,7 +92,8 @@ def synthesize_all(tts, items: list[dict], out: Path, what: str, **kw) -> None:
     key = lambda it: {k: it.get(k) for k in ("text", "prompt", "prompt_text")} | {"settings": {k: str(v) for k, v in kw.items()}}
     todo = [it for it in items if not (out / f"{it['id']}.wav").is_file() or index.get(it["id"]) != key(it)]
     for it in tqdm(todo, desc=what, file=sys.stderr, disable=None):
-        wav = tts(it["text"], prompt=it.get("prompt"), prompt_text=it.get("prompt_text"), seed=0, **kw)
+        wav = tts(it["text"], prompt=it.get("prompt"), prompt_text=it.get("prompt_text"), seed=0,
+                  **{k: v for k, v in kw.items() if k != "content_states"})  # (set on tts; recorded in the key only)
         tmp = out / f".{it['id']}.tmp.wav"
         sf.write(tmp, wav, tts.tokenizer.sample_rate)
         tmp.replace(out / f"{it['id']}.wav")
@@ -141,6 +142,11 @@ def main(argv=None) -> int:
                     help="what the LM continues with a real prompt (default: the Synthesizer's default)")
     ap.add_argument("--prompt-normalize", choices=["on", "off"], default=None,
                     help="trim, band-limit and level a real prompt first (default: the model's setting)")
+    ap.add_argument("--prompt-eq", choices=["on", "off"], default=None,
+                    help="filter real-prompt outputs by the prompt-matched EQ (dualtts.voice_eq; default: the model's setting)")
+    ap.add_argument("--content-states", choices=["prompt", "content"], default=None,
+                    help="with content prompt 'default': the target's LM states read after the real prompt or after the default voice")
+    ap.add_argument("--adapt-steps", type=int, default=0, help="test-time adaptation of the NAR to each real prompt")
     ap.add_argument("--engine-voices", default="", help="comma list of engine:voice for engines_natural_wer")
     ap.add_argument("--sets", default="natural,real", help="comma list: natural, real")
     ap.add_argument("--device", default="cpu")
@@ -156,9 +162,14 @@ def main(argv=None) -> int:
     tts = Synthesizer.from_pretrained(a.model, device=a.device)
     if a.prompt_normalize:
         tts.prompt_normalize = a.prompt_normalize == "on"
+    if a.prompt_eq:
+        tts.prompt_eq = a.prompt_eq == "on"
+    if a.content_states:
+        tts.content_states = a.content_states
     kw = {"candidates": a.candidates} if a.candidates else {}
     report = {"model": a.model or "default", "candidates": a.candidates or tts.default_candidates,
-              "content_prompt": a.content_prompt or tts.content_prompt, "prompt_normalize": tts.prompt_normalize, "natural_source": str(NATURAL.relative_to(HERE.parents[1]))}
+              "content_prompt": a.content_prompt or tts.content_prompt, "prompt_normalize": tts.prompt_normalize, "prompt_eq": tts.prompt_eq,
+              "content_states": tts.content_states, "adapt_steps": a.adapt_steps, "natural_source": str(NATURAL.relative_to(HERE.parents[1]))}
 
     nat_items = [{"id": f"n{i:04d}", "text": t} for i, t in enumerate(sentences)]
     synthesize_all(tts, nat_items, out / "natural", "natural (default voice)", **kw)
@@ -181,7 +192,8 @@ def main(argv=None) -> int:
                 iid = f"{s}__n{j:04d}"
                 items.append({"id": iid, "text": sentences[j], "prompt": d["prompt"]["audio"], "prompt_text": d["prompt"]["text"]})
                 refs.append({"id": iid, "audio": ref, "text": sentences[j], "speaker": s})
-        ckw = kw | ({"content_prompt": a.content_prompt} if a.content_prompt else {})
+        ckw = kw | ({"content_prompt": a.content_prompt} if a.content_prompt else {}) | {
+            "prompt_eq": tts.prompt_eq, "content_states": tts.content_states} | ({"adapt_steps": a.adapt_steps} if a.adapt_steps else {})
         synthesize_all(tts, items, out / "real", "real prompts", **ckw)
         dflt = out / "real-default"  # the default voice's outputs of the same sentences, under the real items' ids
         dflt.mkdir(exist_ok=True)

@@ -22,10 +22,12 @@
 #      NAR); all in bf16 autocast where the hardware computes it (recipes/bench/train_speed.json) -> exp/speak3
 #  10. the bundle (the base model) -> exp/speak3/bundle/{codec,lm,flow,reader} (flow/ holds the acoustic stage, here
 #      the NAR, and the decoder tuned for it) + prompt.wav/prompt.txt (fp16 weights)
-#  11. generalize (recipes/mini/generalize.sh with BASE=exp/speak3/bundle SHIP=1): the LM and token reader continued on
-#      everyday English, the acoustic stage folded onto their states -> recipes/mini/checkpoints/dualtts-mini, then its
+#  11. generalize (recipes/mini/generalize.sh with BASE=exp/speak3/bundle): the LM and token reader continued on
+#      everyday English, the acoustic stage folded onto their states -> exp/generalize/bundle
+#  12. voices (recipes/mini/voices.sh with SHIP=1): the codec's acoustic layers and decoder continued on speaker-augmented
+#      audio, the NAR and tuned decoder retrained on the new codes -> recipes/mini/checkpoints/dualtts-mini, then its
 #      evaluation (recipes/mini/speak_eval.sh, generalize_eval.py) -> recipes/mini/results.json, speak_results.md
-#      (the shipped model of session 13 came from the base of git 9bb3749, i.e. stages 1-10 of earlier sessions)
+#      (the shipped model of session 14 came from the base of git 9bb3749, i.e. stages 1-10 of earlier sessions)
 # Steps: CODEC_STEPS CODEC25_STEPS LM_STEPS NAR_STEPS CFG_STEPS READER_STEPS DECODER_STEPS STATE_STEPS (env). Time on 2 cores: see recipes/mini/results.json (stage_wall_s).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -160,4 +162,5 @@ B=exp/speak3/bundle
 python recipes/mini/bundle.py --codec $CODEC --tuned-decoder $DS/checkpoints/step-$STATE_STEPS/codec --lm $G/checkpoints/step-$CFG_STEPS/lm --text-cfg-scale $TEXT_CFG \
   --flow $DS/checkpoints/step-$STATE_STEPS/nar --reader $R/checkpoints/best/reader --candidates $CANDIDATES --manifest $TM/train.jsonl --out $B
 
-BASE=$B SHIP=1 TRAIN_SECONDS=$TRAIN_S LM_PRESET=$LM_PRESET bash recipes/mini/generalize.sh
+BASE=$B TRAIN_SECONDS=$TRAIN_S LM_PRESET=$LM_PRESET bash recipes/mini/generalize.sh
+SHIP=1 BASE=exp/generalize/bundle TRAIN_SECONDS=$TRAIN_S bash recipes/mini/voices.sh

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
-T=exp/corpus-v3; TM=$T/manifests; Z=exp/speak3; TOK=$Z/tokens
+T=exp/corpus-v3; TM=$T/manifests; Z=exp/speak3; TOK=${TOKENS:-$Z/tokens}
 B=${BUNDLE:-recipes/mini/checkpoints/dualtts-mini}; E=${EVAL_DIR:-$Z/eval}
 PER_SPK=${EVAL_PER_SPEAKER:-17}   # 17 x 6 held-out speakers = 102 clips (36 clips could not resolve 0.02)
 CANDIDATES=${CANDIDATES:-16}

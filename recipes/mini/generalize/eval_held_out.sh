@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
 B=$1; E=$2; shift 2
-TOK=exp/generalize/tokens-v3; TM=exp/corpus-v3/manifests
+TOK=${TOK:-exp/generalize/tokens-v3}; TM=exp/corpus-v3/manifests
 C=$(python -c "import json,sys; print(json.load(open(sys.argv[1])).get('candidates', 16))" "$B/bundle.json")
 mkdir -p "$E"
 [ -d "$E/lm" ] || dualtts lm-generate --lm "$B/lm" --tokenizer "dualcodec:$B/codec" --manifest $TOK/test/manifest.jsonl \
