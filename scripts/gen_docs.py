@@ -47,6 +47,13 @@ def table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _first_path(row: dict) -> str:
+    """The file a default-setting row came from: the first path its ``source`` names."""
+    src = row.get("source") or "recipes/bench/e2e_tradeoff.json"
+    found = re.search(r"[\w./-]+\.json|exp/[\w./-]+", src)
+    return found.group(0) if found else src
+
+
 def commit(c: str | None) -> str:
     return f"`{c[:7]}`" if c else "–"
 
@@ -71,12 +78,13 @@ def model_card() -> str:
     ]
     dflt = d.get("default_sampling")
     if dflt:  # the row above is best of 16; the model synthesizes with fewer candidates by default (issue 31)
-        rows.insert(1, [f"the same set at the default setting ({dflt['setting']}; `recipes/bench/e2e_tradeoff.json`)",
+        rows.insert(1, [f"the same set at the default setting ({dflt['setting']}; `{_first_path(dflt)}`)",
                         f"{n}", f(dflt.get("wer_held_out")), "–"])
     s = d.get("rtf_setup", {})
     out = table(["test set", "clips", "WER ↓", "SIM ↑"], rows)
+    at = f"at best of {s['candidates']}, the default" if s.get("candidates") else d.get("lm_sampling", "see results.json")
     out += (f"\nDNSMOS {m(d, 'dnsmos')} (recordings {m(d, 'ground_truth_dnsmos')}); real-time factor {m(d, 'rtf')} on "
-            f"{s.get('threads', '?')} CPU threads ({d.get('lm_sampling', 'LM sampling: see results.json')}); "
+            f"{s.get('threads', '?')} CPU threads ({at}); WER and SIM rows: {d.get('lm_sampling', 'see results.json')}; "
             f"{f(d.get('model_MB'), 1)} MB of fp16 weights. WER: Whisper base; SIM: resemblyzer speaker similarity (on the "
             f"held-out set: to the target speaker's own recording of the sentence). Source: `recipes/mini/results.json` "
             f"(commit {commit(d.get('commit'))}; the full table: "
@@ -125,7 +133,7 @@ def speak_results() -> str:
     ds = d.get("default_sampling")
     if ds:
         rows.append([f"**TTS at the default setting, {ds['setting']} (what `Synthesizer` does; another draw: "
-                     "recipes/bench/e2e_tradeoff.json)**", f"**{f(ds.get('wer_held_out'))}**", "–", "–", "–", "–"])
+                     f"{_first_path(ds)})**", f"**{f(ds.get('wer_held_out'))}**", "–", "–", "–", "–"])
     out = table([f"decoded ({d.get('clips')} held-out clips: unseen voices, unseen sentences)", "WER", "SIM", "STOI",
                  "PESQ", "DNSMOS"], rows)
     out += "\n" + table(["LM (teacher-forced, first 400 utterances of each split)", "train", "dev (unseen speakers)",

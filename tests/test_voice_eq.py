@@ -1,6 +1,5 @@
 """Prompt-matched EQ (dualtts.voice_eq): fitted on a prompt and its codec copy, it undoes the copy's colour."""
 import numpy as np
-import pytest
 import torch
 
 from dualtts.voice_eq import VoiceEQ, _ltas_db

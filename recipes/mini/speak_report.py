@@ -74,7 +74,8 @@ def rtf(bundle: str, texts: list[str], threads: int = 2) -> dict:
     t, audio = time.perf_counter(), 0.0
     for i, s in enumerate(texts):
         audio += len(tts(s, seed=i)) / tts.tokenizer.sample_rate
-    return {"rtf": round((time.perf_counter() - t) / max(audio, 1e-9), 3), "audio_s": round(audio, 1), "threads": threads}
+    return {"rtf": round((time.perf_counter() - t) / max(audio, 1e-9), 3), "audio_s": round(audio, 1), "threads": threads,
+            "candidates": tts.default_candidates}  # (timed at the model's default setting)
 
 
 def codec_frame_rate(bundle: str) -> float:

@@ -16,9 +16,10 @@
 #      generalize_eval.py and the 102 held-out engine clips for the candidate
 #   8. SHIP=1: the candidate becomes recipes/mini/checkpoints/dualtts-mini; speak_eval.sh and generalize_eval.py
 #      --results write recipes/mini/results.json
-# Env: CODEC_STEPS (1000), AUG_UTT (1800), NAR_STEPS (2500), DECODER_STEPS (1000), PREC (auto).
-# CPU time (2 cores, session 14): codec 4 min, copies 1 min, tokens 6 min, states 2 min, NAR ~17 min, decoder ~20 min,
-# scores ~15 min, SHIP=1's speak_eval ~20 min.
+# Env: CODEC_STEPS (1000), AUG_UTT (1800), NAR_STEPS (2500), DECODER_STEPS (1000), CANDIDATES (4), PREC (auto).
+# CPU time (2 cores, session 14, wall clock): codec 5 min (teacher cache included), copies 1 min, tokens 6 min, LM states
+# 4 min, NAR 15 min, decoder 16 min, bundle and codec ceilings 2 min, scores 10 min; SHIP=1's speak_eval ~25 min and
+# bench 2 min. About 1 h of training on top of generalize.sh, 1.6 h with SHIP=1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export HF_HUB_OFFLINE=1 PATH="$PWD/${VENV:-.venv}/bin:$PATH"
@@ -26,6 +27,7 @@ SHIPPED=recipes/mini/checkpoints/dualtts-mini
 BASE=${BASE:-exp/generalize/bundle}
 CODEC_STEPS=${CODEC_STEPS:-1000}; AUG_UTT=${AUG_UTT:-1800}; NAR_STEPS=${NAR_STEPS:-2500}; DECODER_STEPS=${DECODER_STEPS:-1000}
 PREC=${PREC:-auto}; REAL_PER_SPK=${REAL_PER_SPK:-10}
+CANDIDATES=${CANDIDATES:-4}   # LM samples per sentence: the default recipes/bench/set_default.py chose (issue 31)
 V=exp/voices; TM=exp/corpus-v3/manifests
 mkdir -p $V
 stamp() { echo "[voices $(date +%H:%M:%S)] $*"; }
@@ -87,17 +89,19 @@ fi
 B=$V/bundle
 if [ ! -f $B/flow/model.safetensors ]; then
   stamp "candidate bundle"
-  C=$(python -c "import json,sys; print(json.load(open(sys.argv[1])).get('candidates', 4))" $BASE/bundle.json)
   rm -rf $B.tmp
   python recipes/mini/bundle.py --codec $V/codec --lm $BASE/lm --flow $D/checkpoints/step-$DECODER_STEPS/nar \
-    --tuned-decoder $D/checkpoints/step-$DECODER_STEPS/codec --reader $BASE/reader --text-cfg-scale 2.0 --candidates $C \
+    --tuned-decoder $D/checkpoints/step-$DECODER_STEPS/codec --reader $BASE/reader --text-cfg-scale 2.0 --candidates $CANDIDATES \
     --manifest $TM/train.jsonl --out $B.tmp
+  cp $BASE/prompt.wav $BASE/prompt.txt $B.tmp/  # the base's default voice, not a new pick
   python - $BASE/bundle.json $B.tmp/bundle.json <<'PY'
 import json, sys
 base, new = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-for k in ("generalize", "candidates_source", "previous_sources"):
+for k in ("generalize", "previous_sources", "prompt_voice", "prompt_licence"):
     if k in base:
         new[k] = base[k]
+new["sources"]["prompt"] = base["sources"]["prompt"]
+new["candidates_source"] = "recipes/bench/set_default.py: best_of_4 of recipes/bench/e2e_tradeoff.json (issue 31)"
 new["voices"] = {"base": sys.argv[1].rsplit("/", 1)[0], "recipe": "recipes/mini/voices.sh",
                  "codec": "the base's codec continued on speaker-augmented crops, its semantic stream kept (first-layer tokens unchanged)",
                  "lm": "the base's", "reader": "the base's", "flow": "the base's NAR continued on the new codes + speaker-augmented copies; decoder tuned on its output"}
@@ -113,8 +117,25 @@ done
 if [ "${SHIP:-0}" = 1 ]; then
   stamp "ship: $B -> $SHIPPED"
   rm -rf $SHIPPED.tmp && cp -r $B $SHIPPED.tmp && rm -rf $SHIPPED && mv $SHIPPED.tmp $SHIPPED
+  cp recipes/mini/results.json $V/results.before.json  # (speak_eval rewrites it: fields of the sentences, not the model, come back below)
   TOKENS=$V/tokens EVAL_DIR=$V/eval-shipped-102 PREVIOUS_EVAL=exp/generalize/eval-shipped-102 BUNDLE=$SHIPPED bash recipes/mini/speak_eval.sh
   python recipes/mini/generalize_eval.py --model $SHIPPED --out $V/eval --real-per-speaker $REAL_PER_SPK --results recipes/mini/results.json
+  stamp "the default setting's row: the 102 clips at best of $CANDIDATES, streaming speed (dualtts bench --parts e2e)"
+  dualtts bench --parts e2e --model $SHIPPED --out-dir $V/bench  # (into recipes/bench it would rewrite bench.json with e2e alone)
+  python - $V/eval-102/eval-tts.json $V/bench/e2e_speed.json recipes/mini/results.json $CANDIDATES $V/results.before.json <<'PY'
+import json, sys
+from dualtts.data.atomic import write_text_atomic
+from dualtts.evaluate import bootstrap_ci
+ev, e2e, res, before = (json.load(open(p)) for p in sys.argv[1:4] + sys.argv[5:6])
+for k in ("engines_natural_wer", "ground_truth_natural_wer"):  # the natural sentences said by the engines
+    res.setdefault(k, before.get(k))
+res["default_sampling"] = {"setting": f"best_of_{sys.argv[4]}", "candidates": int(sys.argv[4]), "good_enough": None,
+    "round_size": None, "mean_candidates_held_out": float(sys.argv[4]), "wer_held_out": ev["overall"]["wer"],
+    "wer_held_out_ci": bootstrap_ci(ev["items"], "wer"), "sim_held_out": ev["overall"]["sim"], "rtf": e2e["rtf"],
+    "ttfa_s": e2e["ttfa_s"], "source": "recipes/mini/voices.sh (exp/voices/eval-102; exp/voices/bench/e2e_speed.json)",
+    "chosen_by": "recipes/bench/set_default.py on the session-13 model (recipes/bench/e2e_tradeoff.json)"}
+write_text_atomic(sys.argv[3], json.dumps(res, indent=1))
+PY
   python scripts/gen_docs.py
 fi
 stamp done
