@@ -316,6 +316,7 @@ class PublishedSynthesizer(Synthesizer):
     raised to RMS 0.1 when quieter, as the reference does."""
 
     prompt_min_rms = 0.1
+    prompt_eq = False  # the reference does not filter its output; the EQ was measured on our own models only
 
     def __init__(self, lm, flow, tokenizer, language: str = "en", device: str | torch.device = "cpu"):
         from dualtts.published import check_parts, published_language

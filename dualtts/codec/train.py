@@ -127,11 +127,12 @@ class CodecTask:
             if cfg.warm_start:
                 self.warm_started = warm_start(self.codec, cfg.warm_start)
         if cfg.freeze:
-            frozen = [n for n, q in self.codec.named_parameters() if n.startswith(tuple(cfg.freeze))]
-            if not frozen:
-                raise ValueError(f"freeze: no parameter name starts with any of {cfg.freeze}")
+            frozen = 0
             for n, q in self.codec.named_parameters():
                 q.requires_grad_(not n.startswith(tuple(cfg.freeze)))
+                frozen += not q.requires_grad
+            if not frozen:
+                raise ValueError(f"freeze: no parameter name starts with any of {cfg.freeze}")
         self.augment = None
         if cfg.augment is not None:
             from dualtts.data.augment import SpeakerAugment
